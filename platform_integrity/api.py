@@ -1,0 +1,121 @@
+"""Platform endpoints: audit events, the event feed, contention."""
+
+from django.db.models import F
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
+from platform_integrity.roles import has_perm
+
+MAX_PAGE = 500
+
+
+class LimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
+
+
+class AuditEventListApi(APIView):
+    permission_classes = [has_perm("platform_integrity.view_auditevent")]
+
+    class FilterSerializer(LimitSerializer):
+        object_type = serializers.CharField(required=False)
+        object_id = serializers.CharField(required=False)
+        outcome = serializers.ChoiceField(choices=AuditEvent.Outcome.choices, required=False)
+        action = serializers.CharField(required=False)
+        after = serializers.IntegerField(required=False, min_value=0)
+
+    class OutputSerializer(serializers.ModelSerializer):
+        id = serializers.CharField()
+
+        class Meta:
+            model = AuditEvent
+            fields = [
+                "id",
+                "occurred_at",
+                "actor",
+                "channel",
+                "ip",
+                "action",
+                "object_type",
+                "object_id",
+                "outcome",
+                "reason_code",
+                "payload",
+                "prev_hash",
+                "hash",
+            ]
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = dict(filters.validated_data)
+        limit = params.pop("limit")
+        after = params.pop("after", None)
+        rows = AuditEvent.objects.filter(**params).order_by("id")
+        if after is not None:
+            rows = rows.filter(id__gt=after)
+        page = list(rows[:limit])
+        return Response(
+            {
+                "results": self.OutputSerializer(page, many=True).data,
+                "next_cursor": str(page[-1].id) if page else None,
+            }
+        )
+
+
+class EventFeedApi(APIView):
+    """Published events in commit order; `after` is the `next_cursor` of the previous page."""
+
+    permission_classes = [has_perm("platform_integrity.view_outboxevent")]
+
+    class FilterSerializer(LimitSerializer):
+        after = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        after = filters.validated_data["after"]
+        page = list(
+            OutboxEvent.objects.filter(position__gt=after).order_by("position")[
+                : filters.validated_data["limit"]
+            ]
+        )
+        return Response(
+            {
+                "events": [
+                    {
+                        "id": str(e.event_id),
+                        "type": e.event_type,
+                        "occurred_at": e.occurred_at,
+                        "entity_id": e.entity_id,
+                        "payload": e.payload,
+                    }
+                    for e in page
+                ],
+                "next_cursor": str(page[-1].position if page else after),
+            }
+        )
+
+
+class ContentionApi(APIView):
+    permission_classes = [has_perm("platform_integrity.view_contentioncounter")]
+
+    def get(self, request):
+        filters = LimitSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = ContentionCounter.objects.order_by(F("retries").desc(), "table_name", "row_id")
+        return Response(
+            {
+                "rows": [
+                    {
+                        "table": r.table_name,
+                        "row_id": r.row_id,
+                        "conflict_retries": r.retries,
+                        "retry_exhaustions": r.exhausted,
+                        "last_seen_at": r.last_seen_at,
+                    }
+                    for r in rows[: filters.validated_data["limit"]]
+                ]
+            }
+        )

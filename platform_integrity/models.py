@@ -1,0 +1,151 @@
+import uuid
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class ApiToken(models.Model):
+    """A bearer token for the /v1/ API. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "api_token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+
+class AuditEvent(models.Model):
+    """Append-only audit log, hash-chained per chain (an entity, or "global").
+
+    The database refuses UPDATE and DELETE (trigger in migration 0002), and a
+    fork of a chain is refused by the unique (chain, prev_hash) constraint.
+    """
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "ACCEPTED"
+        REJECTED = "REJECTED"
+
+    id = models.BigAutoField(primary_key=True)
+    chain = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    channel = models.CharField(max_length=8)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason_code = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "audit_event"
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "prev_hash"], name="audit_chain_no_fork"),
+        ]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["chain", "-id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id} {self.outcome}"
+
+
+class OutboxEvent(models.Model):
+    """An event written in the same transaction as the change it describes.
+
+    `position` is assigned by the relay when it publishes, so the feed is
+    ordered by when events became visible (commit order), not by id.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    event_type = models.CharField(max_length=64)
+    entity_id = models.UUIDField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    position = models.BigIntegerField(null=True, blank=True, unique=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "outbox_event"
+        indexes = [
+            models.Index(
+                fields=["id"], name="outbox_unpublished", condition=models.Q(published_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.id}"
+
+
+class IdempotencyKey(models.Model):
+    """A caller's key for one effect, scoped per entity and operation."""
+
+    entity_id = models.UUIDField()
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "idempotency_key"
+        constraints = [
+            models.UniqueConstraint(fields=["entity_id", "scope", "key"], name="idempotency_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"
+
+
+class ContentionCounter(models.Model):
+    """Conflict retries per row, shared by every process (hottest rows first)."""
+
+    table_name = models.CharField(max_length=64)
+    row_id = models.CharField(max_length=64)
+    retries = models.BigIntegerField(default=0)
+    exhausted = models.BigIntegerField(default=0)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "contention_counter"
+        constraints = [
+            models.UniqueConstraint(fields=["table_name", "row_id"], name="contention_row_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name}:{self.row_id} ({self.retries})"
+
+
+class AccountBalance(models.Model):
+    """The running balance of one GL account, in functional currency, debit-positive.
+
+    Written only by `platform_integrity.balances.apply_deltas`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.OneToOneField(
+        "ledger.Account", on_delete=models.PROTECT, related_name="balance"
+    )
+    entity = models.ForeignKey("ledger.Entity", on_delete=models.PROTECT, related_name="+")
+    balance_minor = models.BigIntegerField(default=0)
+    currency_code = models.CharField(max_length=3)
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "account_balance"
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.balance_minor} {self.currency_code}"

@@ -1,0 +1,96 @@
+"""Roles are groups; what a role may do is a set of model permissions."""
+
+from django.contrib.auth.models import Group, Permission
+from rest_framework.permissions import BasePermission
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "accountant": [
+        "ledger.view_entity",
+        "ledger.view_account",
+        "ledger.view_period",
+        "ledger.view_fxrate",
+        "ledger.view_journalentry",
+        "ledger.prepare_journalentry",
+    ],
+    "approver": [
+        "ledger.view_entity",
+        "ledger.view_account",
+        "ledger.view_period",
+        "ledger.view_journalentry",
+        "ledger.approve_journalentry",
+    ],
+    "controller": [
+        "ledger.view_entity",
+        "ledger.manage_entity",
+        "ledger.view_account",
+        "ledger.view_period",
+        "ledger.close_period",
+        "ledger.view_fxrate",
+        "ledger.manage_fxrate",
+        "ledger.view_journalentry",
+        "ledger.prepare_journalentry",
+        "ledger.approve_journalentry",
+        "payables.view_vendor",
+        "payables.view_bill",
+        "payables.view_payment",
+        "platform_integrity.view_auditevent",
+        "platform_integrity.view_contentioncounter",
+    ],
+    "ap_clerk": [
+        "ledger.view_entity",
+        "payables.view_vendor",
+        "payables.manage_vendor",
+        "payables.view_bill",
+        "payables.enter_bill",
+        "payables.view_payment",
+        "payables.pay_bill",
+    ],
+    "integration": [
+        "ledger.view_entity",
+        "ledger.manage_entity",
+        "ledger.view_account",
+        "ledger.view_period",
+        "ledger.close_period",
+        "ledger.view_fxrate",
+        "ledger.manage_fxrate",
+        "ledger.view_journalentry",
+        "ledger.prepare_journalentry",
+        "payables.view_vendor",
+        "payables.manage_vendor",
+        "payables.view_bill",
+        "payables.enter_bill",
+        "payables.view_payment",
+        "payables.pay_bill",
+        "platform_integrity.view_auditevent",
+        "platform_integrity.view_outboxevent",
+        "platform_integrity.view_contentioncounter",
+    ],
+}
+ROLES = tuple(ROLE_PERMISSIONS)
+CONTROLLER_STAFF_ROLES = {"controller"}
+
+
+def ensure_roles(**_kwargs) -> None:
+    """Create the role groups and (re)assign their permissions; run after every migrate."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.extend(
+                Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)
+
+
+def has_perm(perm: str) -> type[BasePermission]:
+    """A DRF permission class requiring one model permission (granted through a role)."""
+
+    class HasPerm(BasePermission):
+        message = f"Your role does not allow this ({perm})."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.has_perm(perm))
+
+    HasPerm.__name__ = f"HasPerm_{perm.replace('.', '_')}"
+    return HasPerm

@@ -1,0 +1,186 @@
+"""The guarded unit of work every money-touching write runs in.
+
+A command decorated with `@command(...)`:
+
+1. refuses to run inside another transaction (it owns the outermost, durable
+   atomic block, so two commands can never be merged by accident);
+2. takes a session-level advisory lock on its chain key (the entity it writes
+   to) *before* BEGIN. Writers of one entity's hot rows therefore queue before
+   their snapshot is taken: each one starts after the previous one committed,
+   so the SERIALIZABLE transaction that follows sees fresh rows instead of
+   failing with 40001 and retrying — that retry storm is what makes the naive
+   "SERIALIZABLE + SELECT FOR UPDATE" design collapse at 16+ writers. The same
+   lock orders the entity's audit hash chain;
+3. runs the command at SERIALIZABLE, where it still locks every parent row it
+   changes through `locks.lock_rows` (fixed table order, ids ascending);
+4. re-runs the whole command on 40001 / 40P01 with bounded, jittered
+   exponential backoff, counting each retry against the rows it was locking;
+   past `RIVANE_MAX_CONFLICT_RETRIES` it raises `ConcurrencyRetryExhausted`
+   (503 with Retry-After);
+5. on a `DomainError`, after the rollback, writes the REJECTED audit row (and
+   the error's rejection event) in a transaction of its own, so the rejection
+   survives while nothing of the attempt does.
+
+Side effects leave only through the outbox, so a retried attempt repeats none.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connection, transaction
+
+from platform_integrity import contention
+from platform_integrity.context import Actor
+from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError, NestedUnitOfWork
+
+RETRYABLE_SQLSTATES = {"40001", "40P01"}
+BACKOFF_BASE_SECONDS = 0.004
+BACKOFF_CAP_SECONDS = 0.25
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class UnitOfWork:
+    name: str
+    actor: Actor
+    chain: str
+    entity_id: UUID | None
+    attempt: int = 0
+    locking: list[tuple[str, str]] = field(default_factory=list)
+    lock_rank: int = -1
+
+
+_current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
+    "unit_of_work", default=None
+)
+
+
+def current() -> UnitOfWork:
+    uow = _current.get()
+    if uow is None or not connection.in_atomic_block:
+        raise RuntimeError("This write must run inside a @command unit of work")
+    return uow
+
+
+def chain_for(entity_id: UUID | None) -> str:
+    return f"entity:{entity_id}" if entity_id else "global"
+
+
+def advisory_key(chain: str) -> int:
+    return int.from_bytes(hashlib.blake2b(chain.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@contextmanager
+def chain_lock(chain: str) -> Iterator[None]:
+    """Session-level advisory lock, taken in autocommit before the transaction begins."""
+    key = advisory_key(chain)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        except DatabaseError:
+            # A dead connection has released its locks already; start afresh.
+            connection.close()
+
+
+def backoff_seconds(attempt: int) -> float:
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def command(
+    name: str, *, entity_of: Callable[..., UUID | None] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make `fn(actor, **kwargs)` a guarded unit of work named `name`.
+
+    `entity_of(**kwargs)` names the entity the command writes to (read before
+    the transaction, so it must be cheap); it picks the advisory lock and the
+    audit chain. A command that writes to no entity uses the global chain.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def run(actor: Actor, /, **kwargs: Any) -> R:
+            if connection.in_atomic_block:
+                raise NestedUnitOfWork(f"{name} must be the outermost transaction")
+            entity_id = entity_of(**kwargs) if entity_of else None
+            chain = chain_for(entity_id)
+            with chain_lock(chain):
+                return _run(fn, UnitOfWork(name, actor, chain, entity_id), kwargs)
+
+        run.command_name = name  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
+    max_retries = settings.RIVANE_MAX_CONFLICT_RETRIES
+    while True:
+        uow.locking, uow.lock_rank = [], -1
+        token = _current.set(uow)
+        try:
+            with transaction.atomic(durable=True):
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                return fn(uow.actor, **kwargs)
+        except OperationalError as exc:
+            if not is_retryable(exc):
+                raise
+            exhausted = uow.attempt >= max_retries
+            contention.record(uow.locking or [("command", uow.name)], exhausted=exhausted)
+            if exhausted:
+                raise ConcurrencyRetryExhausted(
+                    f"{uow.name} gave up after {uow.attempt + 1} attempts on contended rows",
+                    attempts=uow.attempt + 1,
+                    retry_after_seconds=1,
+                ) from exc
+            time.sleep(backoff_seconds(uow.attempt))
+            uow.attempt += 1
+        except DomainError as err:
+            _record_rejection(uow, err, kwargs)
+            raise
+        finally:
+            _current.reset(token)
+
+
+def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
+    from platform_integrity import audit, outbox
+
+    token = _current.set(uow)
+    try:
+        with transaction.atomic(durable=True):
+            payload = {"request": kwargs, "detail": err.detail, **err.extra}
+            row = audit.record(
+                action=uow.name,
+                object_type=err.extra.get("object_type", ""),
+                object_id=str(err.extra.get("object_id", "")),
+                outcome="REJECTED",
+                reason_code=err.code,
+                payload=payload,
+            )
+            if err.rejection_event:
+                outbox.emit(err.rejection_event, {**payload, "audit_event_id": row.id})
+    finally:
+        _current.reset(token)

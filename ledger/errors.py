@@ -16,6 +16,11 @@ class JournalEntryLinesInvalid(ValidationFailed):
     title = "Journal entry lines are invalid"
 
 
+class AmountNotPositive(ValidationFailed):
+    code = "journal_entry.amount_not_positive"
+    title = "Line amounts must be greater than zero"
+
+
 class AccountInvalid(ValidationFailed):
     code = "journal_entry.account_invalid"
     title = "Account cannot be used"

@@ -126,6 +126,7 @@ class FxRate(models.Model):
             models.CheckConstraint(condition=models.Q(rate__gt=0), name="fx_rate_positive"),
         ]
         indexes = [models.Index(fields=["base_currency", "quote_currency", "-as_of"])]
+        permissions = [("manage_fxrate", "Can record exchange rates")]
 
     def __str__(self) -> str:
         return f"{self.base_currency}/{self.quote_currency} {self.rate} @ {self.as_of}"
@@ -148,6 +149,10 @@ class JournalEntry(models.Model):
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # MANUAL entries follow the approval rules; BILL / PAYMENT entries are
+    # posted by payables inside the command that creates the document.
+    source_type = models.CharField(max_length=16, default="MANUAL")
+    source_id = models.CharField(max_length=64, blank=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -15,7 +15,9 @@ def exponent(code: str) -> int:
     except ValueError:
         digits = None
     if digits is None:
-        raise UnknownCurrency(f"{code!r} is not an ISO 4217 currency with minor units.", currency=code)
+        raise UnknownCurrency(
+            f"{code!r} is not an ISO 4217 currency with minor units.", currency=code
+        )
     return digits
 
 

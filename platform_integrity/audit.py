@@ -1,5 +1,6 @@
 """The append-only, hash-chained audit log."""
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -13,6 +14,15 @@ from platform_integrity.unit_of_work import current
 MAX_LISTED_ITEMS = 50
 
 
+class PayloadEncoder(DjangoJSONEncoder):
+    """Command arguments as JSON: dataclass inputs (journal lines) become objects."""
+
+    def default(self, o: Any) -> Any:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return dataclasses.asdict(o)
+        return super().default(o)
+
+
 def canonical(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload as it will read back from jsonb: plain JSON types, long lists summarised."""
     summarised = {
@@ -21,7 +31,7 @@ def canonical(payload: dict[str, Any]) -> dict[str, Any]:
         else value
         for key, value in payload.items()
     }
-    return json.loads(json.dumps(summarised, cls=DjangoJSONEncoder))
+    return json.loads(json.dumps(summarised, cls=PayloadEncoder))
 
 
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:

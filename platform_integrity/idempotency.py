@@ -1,4 +1,4 @@
-"""Idempotency keys: one effect per (entity, scope, key), checked inside the effect's transaction."""
+"""Idempotency keys: one effect per (entity, scope, key), checked in the effect's transaction."""
 
 import hashlib
 import json

@@ -33,9 +33,7 @@ def relay_pending(batch_size: int = BATCH_SIZE) -> int:
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
                 if not cursor.fetchone()[0]:
                     return published
-            batch = list(
-                OutboxEvent.objects.filter(published_at=None).order_by("id")[:batch_size]
-            )
+            batch = list(OutboxEvent.objects.filter(published_at=None).order_by("id")[:batch_size])
             if not batch:
                 return published
             pipe = client.pipeline(transaction=False)

@@ -1,0 +1,558 @@
+"""The only writers of ledger records. Each command is one guarded unit of work."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from ledger import money, posting
+from ledger.errors import (
+    ApproverRoleRequired,
+    DuplicateCode,
+    EntityConfigurationInvalid,
+    InvalidTransition,
+    JournalEntryImmutable,
+    PeriodInvalid,
+    SelfApprovalForbidden,
+)
+from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
+from ledger.selectors import entity_id_of
+from platform_integrity import audit, idempotency, outbox
+from platform_integrity.context import Actor
+from platform_integrity.errors import NotFound, ValidationFailed
+from platform_integrity.locks import lock_one
+from platform_integrity.models import AccountBalance
+from platform_integrity.unit_of_work import command
+
+Status = JournalEntry.Status
+
+
+def _by_entity(**kwargs: Any) -> UUID | None:
+    return kwargs.get("entity_id")
+
+
+def _entry_entity(*, entry_id: Any, **_: Any) -> UUID | None:
+    return entity_id_of(JournalEntry, entry_id)
+
+
+def _period_entity(*, period_id: Any, **_: Any) -> UUID | None:
+    return entity_id_of(Period, period_id)
+
+
+def _get(model, pk: Any, label: str):
+    try:
+        obj = model.objects.filter(pk=pk).first()
+    except (ValueError, TypeError):
+        obj = None
+    if obj is None:
+        raise NotFound(f"{label} {pk} does not exist.", object_type=label, object_id=str(pk))
+    return obj
+
+
+# Entities, accounts, periods, rates -------------------------------------------------
+
+
+@command("ledger.entity_create")
+def entity_create(
+    actor: Actor, *, name: str, functional_currency: str, approval_threshold_minor: int = 0
+) -> Entity:
+    money.exponent(functional_currency)
+    if approval_threshold_minor < 0:
+        raise EntityConfigurationInvalid("The approval threshold cannot be negative.")
+    entity = Entity(
+        name=name,
+        functional_currency=functional_currency,
+        approval_threshold_minor=approval_threshold_minor,
+    )
+    entity._history_user = actor.user
+    entity.save()
+    audit.record(
+        action="ledger.entity_create",
+        object_type="entity",
+        object_id=str(entity.id),
+        payload={
+            "name": name,
+            "functional_currency": functional_currency,
+            "approval_threshold_minor": approval_threshold_minor,
+        },
+    )
+    return entity
+
+
+ENTITY_ACCOUNT_ROLES = ("ap_control_account", "bank_account", "fx_gain_loss_account")
+
+
+@command("ledger.entity_update", entity_of=_by_entity)
+def entity_update(actor: Actor, *, entity_id: UUID, **changes: Any) -> Entity:
+    entity = _get(Entity, entity_id, "entity")
+    applied: dict[str, Any] = {}
+    if changes.get("approval_threshold_minor") is not None:
+        if changes["approval_threshold_minor"] < 0:
+            raise EntityConfigurationInvalid("The approval threshold cannot be negative.")
+        entity.approval_threshold_minor = changes["approval_threshold_minor"]
+        applied["approval_threshold_minor"] = entity.approval_threshold_minor
+    for role in ENTITY_ACCOUNT_ROLES:
+        account_id = changes.get(f"{role}_id")
+        if account_id is None:
+            continue
+        if not Account.objects.filter(id=account_id, entity=entity, active=True).exists():
+            raise EntityConfigurationInvalid(
+                f"The {role.replace('_', ' ')} must be an active account of this entity.",
+                field=f"{role}_id",
+            )
+        setattr(entity, f"{role}_id", account_id)
+        applied[f"{role}_id"] = str(account_id)
+    entity._history_user = actor.user
+    entity.save()
+    audit.record(
+        action="ledger.entity_update",
+        object_type="entity",
+        object_id=str(entity.id),
+        payload=applied,
+    )
+    return entity
+
+
+@command("ledger.account_create", entity_of=_by_entity)
+def account_create(actor: Actor, *, entity_id: UUID, code: str, name: str, type: str) -> Account:
+    entity = _get(Entity, entity_id, "entity")
+    if Account.objects.filter(entity=entity, code=code).exists():
+        raise DuplicateCode(
+            f"Account code {code} is already used in {entity.name}.", code_value=code
+        )
+    account = Account(entity=entity, code=code, name=name, type=type)
+    account._history_user = actor.user
+    account.save()
+    AccountBalance.objects.create(
+        account=account, entity=entity, currency_code=entity.functional_currency
+    )
+    audit.record(
+        action="ledger.account_create",
+        object_type="account",
+        object_id=str(account.id),
+        payload={"code": code, "name": name, "type": type},
+    )
+    return account
+
+
+@command(
+    "ledger.account_set_active",
+    entity_of=lambda *, account_id, **_: entity_id_of(Account, account_id),
+)
+def account_set_active(actor: Actor, *, account_id: UUID, active: bool) -> Account:
+    account = _get(Account, account_id, "account")
+    account.active = active
+    account._history_user = actor.user
+    account.save(update_fields=["active"])
+    audit.record(
+        action="ledger.account_set_active",
+        object_type="account",
+        object_id=str(account.id),
+        payload={"active": active},
+    )
+    return account
+
+
+@command("ledger.period_create", entity_of=_by_entity)
+def period_create(
+    actor: Actor, *, entity_id: UUID, name: str, start_date: date, end_date: date
+) -> Period:
+    entity = _get(Entity, entity_id, "entity")
+    if start_date > end_date:
+        raise PeriodInvalid("A period cannot end before it starts.")
+    if Period.objects.filter(
+        entity=entity, start_date__lte=end_date, end_date__gte=start_date
+    ).exists():
+        raise PeriodInvalid("This period overlaps an existing period of the entity.")
+    if Period.objects.filter(entity=entity, name=name).exists():
+        raise PeriodInvalid(f"A period named {name} already exists.")
+    period = Period(entity=entity, name=name, start_date=start_date, end_date=end_date)
+    period._history_user = actor.user
+    period.save()
+    audit.record(
+        action="ledger.period_create",
+        object_type="period",
+        object_id=str(period.id),
+        payload={"name": name, "start_date": start_date, "end_date": end_date},
+    )
+    return period
+
+
+def _period_transition(actor: Actor, period_id: UUID, action: str) -> Period:
+    period = _get(Period, period_id, "period")
+    target = Period.Status.CLOSED if action == "close" else Period.Status.OPEN
+    if period.status == target:
+        raise ValidationFailed(
+            f"Period {period.name} is already {period.status.lower()}.",
+            object_type="period",
+            object_id=str(period.id),
+        )
+    transition = period.close if action == "close" else period.reopen
+    transition(by=actor.user)
+    if action == "close":
+        period.closed_at = timezone.now()
+    period._history_user = actor.user
+    period.save()
+    audit.record(
+        action=f"ledger.period_{action}",
+        object_type="period",
+        object_id=str(period.id),
+        payload={"name": period.name, "status": period.status},
+    )
+    outbox.emit(
+        f"gl.period.{'closed' if action == 'close' else 'reopened'}",
+        {
+            "period_id": str(period.id),
+            "entity_id": str(period.entity_id),
+            "name": period.name,
+        },
+    )
+    return period
+
+
+@command("ledger.period_close", entity_of=_period_entity)
+def period_close(actor: Actor, *, period_id: UUID) -> Period:
+    return _period_transition(actor, period_id, "close")
+
+
+@command("ledger.period_reopen", entity_of=_period_entity)
+def period_reopen(actor: Actor, *, period_id: UUID) -> Period:
+    return _period_transition(actor, period_id, "reopen")
+
+
+@command("ledger.fx_rate_create")
+def fx_rate_create(
+    actor: Actor, *, base_currency: str, quote_currency: str, rate: Decimal, as_of: date
+) -> FxRate:
+    money.exponent(base_currency)
+    money.exponent(quote_currency)
+    if base_currency == quote_currency or rate <= 0:
+        raise ValidationFailed("A rate needs two different currencies and a positive value.")
+    if FxRate.objects.filter(
+        base_currency=base_currency, quote_currency=quote_currency, as_of=as_of
+    ).exists():
+        raise ValidationFailed(
+            f"A {base_currency}/{quote_currency} rate for {as_of.isoformat()} already exists."
+        )
+    fx = FxRate(base_currency=base_currency, quote_currency=quote_currency, rate=rate, as_of=as_of)
+    fx._history_user = actor.user
+    fx.save()
+    audit.record(
+        action="ledger.fx_rate_create",
+        object_type="fx_rate",
+        object_id=str(fx.id),
+        payload={
+            "base_currency": base_currency,
+            "quote_currency": quote_currency,
+            "rate": str(rate),
+            "as_of": as_of,
+        },
+    )
+    return fx
+
+
+# Journal entries ----------------------------------------------------------------------
+
+
+def _lock_entry(entry_id: UUID) -> JournalEntry:
+    entry = lock_one(JournalEntry, entry_id) if _valid_uuid(entry_id) else None
+    if entry is None:
+        raise NotFound(
+            f"Journal entry {entry_id} does not exist.",
+            object_type="journal_entry",
+            object_id=str(entry_id),
+        )
+    return entry
+
+
+def _valid_uuid(value: Any) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
+    if entry.status in allowed:
+        return
+    extra = {"object_type": "journal_entry", "object_id": str(entry.id), "status": entry.status}
+    if entry.status in (Status.POSTED, Status.VOID):
+        raise JournalEntryImmutable(
+            f"Entry is {entry.status}: it cannot be {action}. "
+            "A posted entry is corrected by reversing it.",
+            **extra,
+        )
+    raise InvalidTransition(f"An entry in status {entry.status} cannot be {action}.", **extra)
+
+
+@command("ledger.journal_entry_create", entity_of=_by_entity)
+def journal_entry_create(
+    actor: Actor,
+    *,
+    entity_id: UUID,
+    period_id: UUID,
+    posting_date: date,
+    lines: list[posting.LineInput],
+    memo: str = "",
+    external_id: str | None = None,
+) -> JournalEntry:
+    """Validate everything and store a DRAFT; a replayed external_id returns the original."""
+    entity = _get(Entity, entity_id, "entity")
+    request = {
+        "period_id": str(period_id),
+        "posting_date": posting_date,
+        "memo": memo,
+        "lines": [line.__dict__ for line in lines],
+    }
+    if external_id:
+        existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
+        if existing:
+            return JournalEntry.objects.get(pk=existing)
+    period = Period.objects.filter(pk=period_id, entity=entity).first()
+    if period is None:
+        raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
+    posting.open_period(period)
+    posting.check_posting_date(period, posting_date)
+    rows = posting.build_lines(entity, posting_date, lines)
+    entry = JournalEntry(
+        entity=entity,
+        period=period,
+        posting_date=posting_date,
+        memo=memo,
+        external_id=external_id or None,
+        prepared_by=actor.user,
+        functional_currency_code=entity.functional_currency,
+    )
+    entry._history_user = actor.user
+    entry.save()
+    posting.save_lines(entry, rows)
+    entry.save(update_fields=["line_count", "total_debit_minor"])
+    if external_id:
+        idempotency.remember(entity.id, "journal_entry", external_id, request, entry.id)
+    audit.record(
+        action="ledger.journal_entry_create",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        payload={
+            "entity_id": entity.id,
+            "external_id": external_id,
+            "posting_date": posting_date,
+            "line_count": entry.line_count,
+            "total_debit_minor": entry.total_debit_minor,
+        },
+    )
+    outbox.emit("gl.journal_entry.created", posting.journal_entry_event(entry))
+    return entry
+
+
+@command("ledger.journal_entry_update", entity_of=_entry_entity)
+def journal_entry_update(
+    actor: Actor,
+    *,
+    entry_id: UUID,
+    memo: str | None = None,
+    posting_date: date | None = None,
+    lines: list[posting.LineInput] | None = None,
+) -> JournalEntry:
+    """Edit a DRAFT; posted and void entries are immutable."""
+    entry = _lock_entry(entry_id)
+    _refuse(entry, "edited", (Status.DRAFT,))
+    if posting_date is not None:
+        posting.check_posting_date(entry.period, posting_date)
+        entry.posting_date = posting_date
+    posting.open_period(entry.period)
+    if memo is not None:
+        entry.memo = memo
+    if lines is not None:
+        rows = posting.build_lines(entry.entity, entry.posting_date, lines)
+        JournalEntryLine.objects.filter(journal_entry=entry).delete()
+        posting.save_lines(entry, rows)
+    entry._history_user = actor.user
+    entry.save()
+    audit.record(
+        action="ledger.journal_entry_update",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        payload={"memo": memo, "posting_date": posting_date, "line_count": entry.line_count},
+    )
+    return entry
+
+
+def _submit(actor: Actor, entry: JournalEntry) -> JournalEntry:
+    posting.open_period(entry.period)
+    entry.submitted_at = timezone.now()
+    entry.rejection_reason_code = ""
+    entry.rejection_reason = ""
+    if entry.total_debit_minor > entry.entity.approval_threshold_minor:
+        entry.route_for_approval()
+        entry._history_user = actor.user
+        entry.save()
+        audit.record(
+            action="ledger.journal_entry_submit",
+            object_type="journal_entry",
+            object_id=str(entry.id),
+            payload={
+                "routed_to": "approval",
+                "total_debit_minor": entry.total_debit_minor,
+                "approval_threshold_minor": entry.entity.approval_threshold_minor,
+            },
+        )
+        outbox.emit("gl.journal_entry.submitted", posting.journal_entry_event(entry))
+        return entry
+    entry.auto_approved = True
+    audit.record(
+        action="ledger.journal_entry_submit",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        payload={
+            "routed_to": "posting (auto-approved under threshold)",
+            "total_debit_minor": entry.total_debit_minor,
+            "approval_threshold_minor": entry.entity.approval_threshold_minor,
+        },
+    )
+    return posting.post(actor, entry)
+
+
+@command("ledger.journal_entry_submit", entity_of=_entry_entity)
+def journal_entry_submit(actor: Actor, *, entry_id: UUID) -> JournalEntry:
+    """Above the entity's threshold the entry waits for approval; below it, it posts."""
+    entry = _lock_entry(entry_id)
+    _refuse(entry, "submitted", (Status.DRAFT,))
+    return _submit(actor, entry)
+
+
+@command("ledger.journal_entry_approve", entity_of=_entry_entity)
+def journal_entry_approve(actor: Actor, *, entry_id: UUID) -> JournalEntry:
+    entry = _lock_entry(entry_id)
+    extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
+    if actor.user is None or not actor.user.has_perm("ledger.approve_journalentry"):
+        raise ApproverRoleRequired("Only an approver can approve journal entries.", **extra)
+    if entry.prepared_by_id == actor.user.pk:
+        raise SelfApprovalForbidden(
+            "You prepared this entry; another approver must approve it.", **extra
+        )
+    _refuse(entry, "approved", (Status.PENDING_APPROVAL,))
+    entry.approved_by = actor.user
+    entry.approved_at = timezone.now()
+    audit.record(
+        action="ledger.journal_entry_approve",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        payload={
+            "prepared_by": entry.prepared_by.get_username(),
+            "approved_by": actor.username,
+            "total_debit_minor": entry.total_debit_minor,
+        },
+    )
+    return posting.post(actor, entry)
+
+
+@command("ledger.journal_entry_reject", entity_of=_entry_entity)
+def journal_entry_reject(
+    actor: Actor, *, entry_id: UUID, reason_code: str, reason: str
+) -> JournalEntry:
+    entry = _lock_entry(entry_id)
+    extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
+    if actor.user is None or not actor.user.has_perm("ledger.approve_journalentry"):
+        raise ApproverRoleRequired("Only an approver can reject journal entries.", **extra)
+    _refuse(entry, "rejected", (Status.PENDING_APPROVAL,))
+    entry.reject(reason_code=reason_code, reason=reason)
+    entry._history_user = actor.user
+    entry.save()
+    audit.record(
+        action="ledger.journal_entry_reject",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        reason_code=reason_code,
+        payload={"reason": reason},
+    )
+    outbox.emit(
+        "gl.journal_entry.rejected",
+        {**posting.journal_entry_event(entry), "reason_code": reason_code, "reason": reason},
+    )
+    return entry
+
+
+@command("ledger.journal_entry_void", entity_of=_entry_entity)
+def journal_entry_void(actor: Actor, *, entry_id: UUID, reason: str = "") -> JournalEntry:
+    entry = _lock_entry(entry_id)
+    _refuse(entry, "voided", (Status.DRAFT, Status.PENDING_APPROVAL))
+    entry.void(reason=reason)
+    entry.voided_at = timezone.now()
+    entry._history_user = actor.user
+    entry.save()
+    audit.record(
+        action="ledger.journal_entry_void",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        payload={"reason": reason},
+    )
+    outbox.emit("gl.journal_entry.voided", posting.journal_entry_event(entry))
+    return entry
+
+
+@command("ledger.journal_entry_reverse", entity_of=_entry_entity)
+def journal_entry_reverse(
+    actor: Actor, *, entry_id: UUID, posting_date: date, period_id: UUID, memo: str = ""
+) -> JournalEntry:
+    """Correct a posted entry with a new, linked entry of the opposite lines.
+
+    The reversal carries the original functional amounts (not re-converted), so
+    it nets the original to zero exactly; it is submitted like any entry, so
+    above the threshold it waits for an approver.
+    """
+    original = _lock_entry(entry_id)
+    extra = {"object_type": "journal_entry", "object_id": str(original.id)}
+    if original.status != Status.POSTED:
+        raise InvalidTransition("Only a posted entry can be reversed.", **extra)
+    if JournalEntry.objects.filter(reversal_of=original).exclude(status=Status.VOID).exists():
+        raise InvalidTransition("This entry has already been reversed.", **extra)
+    period = Period.objects.filter(pk=period_id, entity_id=original.entity_id).first()
+    if period is None:
+        raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
+    posting.open_period(period)
+    posting.check_posting_date(period, posting_date)
+    flipped = {"DEBIT": "CREDIT", "CREDIT": "DEBIT"}
+    reversal = JournalEntry(
+        entity=original.entity,
+        period=period,
+        posting_date=posting_date,
+        memo=memo or f"Reversal of {original.id}",
+        prepared_by=actor.user,
+        functional_currency_code=original.functional_currency_code,
+        reversal_of=original,
+        source_type="REVERSAL" if original.source_type == "MANUAL" else original.source_type,
+        source_id=original.source_id,
+    )
+    reversal._history_user = actor.user
+    try:
+        reversal.save()
+    except IntegrityError as exc:
+        raise InvalidTransition("This entry has already been reversed.", **extra) from exc
+    rows = [
+        JournalEntryLine(
+            line_no=line.line_no,
+            coa_account_id=line.coa_account_id,
+            amount_minor=line.amount_minor,
+            currency_code=line.currency_code,
+            functional_amount_minor=line.functional_amount_minor,
+            functional_currency_code=line.functional_currency_code,
+            direction=flipped[line.direction],
+            dimension_tags=line.dimension_tags,
+            memo=line.memo,
+        )
+        for line in JournalEntryLine.objects.filter(journal_entry=original).order_by("line_no")
+    ]
+    posting.save_lines(reversal, rows)
+    reversal.save(update_fields=["line_count", "total_debit_minor"])
+    audit.record(
+        action="ledger.journal_entry_reverse",
+        object_type="journal_entry",
+        object_id=str(reversal.id),
+        payload={"reversal_of": original.id, "line_count": reversal.line_count},
+    )
+    return _submit(actor, reversal)

@@ -1,0 +1,296 @@
+"""Building and posting journal lines: validation, conversion at spot, balance updates.
+
+Everything here runs inside a command's unit of work (`ledger.commands`, or a
+payables command that posts its GL entry).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Case, F, Sum, When
+from django.utils import timezone
+
+from ledger import money
+from ledger.errors import (
+    AccountInvalid,
+    AmountNotPositive,
+    EntityConfigurationInvalid,
+    JournalEntryImbalanced,
+    JournalEntryLinesInvalid,
+    JournalEntryTooManyLines,
+    PeriodLocked,
+    PostingDateOutsidePeriod,
+)
+from ledger.models import (
+    MAX_LINES_PER_ENTRY,
+    Account,
+    Entity,
+    JournalEntry,
+    JournalEntryLine,
+    Period,
+)
+from platform_integrity import audit, balances, outbox
+from platform_integrity.context import Actor
+
+DEBIT = JournalEntryLine.Direction.DEBIT
+CREDIT = JournalEntryLine.Direction.CREDIT
+INSERT_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class LineInput:
+    account_id: UUID
+    direction: str
+    amount_minor: int
+    currency_code: str
+    functional_amount_minor: int | None = None
+    dimension_tags: dict[str, Any] | None = None
+    memo: str = ""
+    external_id: str | None = None
+
+
+def open_period(period: Period) -> None:
+    if period.status != Period.Status.OPEN:
+        raise PeriodLocked(
+            f"Period {period.name} is closed; nothing can be posted into it.",
+            period_id=str(period.id),
+        )
+
+
+def period_covering(entity: Entity, day: date) -> Period:
+    period = Period.objects.filter(entity=entity, start_date__lte=day, end_date__gte=day).first()
+    if period is None:
+        raise PeriodLocked(f"No period covers {day.isoformat()}.", posting_date=day.isoformat())
+    open_period(period)
+    return period
+
+
+def check_posting_date(period: Period, day: date) -> None:
+    if not period.contains(day):
+        raise PostingDateOutsidePeriod(
+            f"Posting date {day.isoformat()} is outside period {period.name} "
+            f"({period.start_date.isoformat()} to {period.end_date.isoformat()}).",
+            period_id=str(period.id),
+        )
+
+
+def build_lines(
+    entity: Entity, posting_date: date, lines: list[LineInput]
+) -> list[JournalEntryLine]:
+    """Validate lines and convert them to functional currency; unsaved rows in input order.
+
+    Raises the specific 422 for the first kind of problem found, naming the lines.
+    """
+    if len(lines) > MAX_LINES_PER_ENTRY:
+        raise JournalEntryTooManyLines(
+            f"An entry can have at most {MAX_LINES_PER_ENTRY} lines; this one has {len(lines)}.",
+            max_lines=MAX_LINES_PER_ENTRY,
+            line_count=len(lines),
+        )
+    directions = {line.direction for line in lines}
+    if DEBIT not in directions or CREDIT not in directions:
+        raise JournalEntryLinesInvalid("An entry needs at least one debit and one credit line.")
+    non_positive = [i for i, line in enumerate(lines) if line.amount_minor <= 0]
+    if non_positive:
+        raise AmountNotPositive(
+            "Every line amount must be greater than zero.", lines=non_positive[:50]
+        )
+    for code in {line.currency_code for line in lines} | {entity.functional_currency}:
+        money.exponent(code)
+
+    account_ids = {line.account_id for line in lines}
+    accounts = {
+        a.id: a
+        for a in Account.objects.filter(id__in=account_ids).only("id", "entity_id", "active")
+    }
+    bad = [
+        i
+        for i, line in enumerate(lines)
+        if (account := accounts.get(line.account_id)) is None
+        or account.entity_id != entity.id
+        or not account.active
+    ]
+    if bad:
+        raise AccountInvalid(
+            "Some lines use an account that is unknown, inactive or belongs to another entity.",
+            lines=bad[:50],
+        )
+
+    functional = entity.functional_currency
+    rates = {
+        code: money.spot_rate(code, functional, posting_date)
+        for code in {line.currency_code for line in lines}
+    }
+    exact = [
+        Decimal(line.functional_amount_minor)
+        if line.functional_amount_minor is not None
+        else money.exact_functional(
+            line.amount_minor, line.currency_code, functional, rates[line.currency_code]
+        )
+        for line in lines
+    ]
+    sides = {DEBIT: [], CREDIT: []}
+    for i, line in enumerate(lines):
+        sides[line.direction].append(i)
+    allocated: dict[int, int] = {}
+    totals: dict[str, int] = {}
+    for direction, indexes in sides.items():
+        allocation = money.allocate([exact[i] for i in indexes])
+        allocated.update(zip(indexes, allocation.amounts, strict=True))
+        totals[direction] = allocation.total
+    if totals[DEBIT] != totals[CREDIT]:
+        raise JournalEntryImbalanced(
+            f"Debits ({totals[DEBIT]}) and credits ({totals[CREDIT]}) differ by "
+            f"{abs(totals[DEBIT] - totals[CREDIT])} in {functional} minor units.",
+            total_debit_minor=totals[DEBIT],
+            total_credit_minor=totals[CREDIT],
+            currency_code=functional,
+        )
+    return [
+        JournalEntryLine(
+            line_no=i + 1,
+            external_id=line.external_id,
+            coa_account_id=line.account_id,
+            amount_minor=line.amount_minor,
+            currency_code=line.currency_code,
+            functional_amount_minor=allocated[i],
+            functional_currency_code=functional,
+            direction=line.direction,
+            dimension_tags=line.dimension_tags or {},
+            memo=line.memo,
+        )
+        for i, line in enumerate(lines)
+    ]
+
+
+def save_lines(entry: JournalEntry, rows: list[JournalEntryLine]) -> None:
+    for row in rows:
+        row.journal_entry = entry
+    JournalEntryLine.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+    entry.line_count = len(rows)
+    entry.total_debit_minor = sum(r.functional_amount_minor for r in rows if r.direction == DEBIT)
+
+
+def post(actor: Actor, entry: JournalEntry) -> JournalEntry:
+    """Post a locked entry: status, every affected balance, audit and event, in this transaction.
+
+    One aggregate query and one balance update per account, however many lines.
+    """
+    open_period(entry.period)
+    movements = (
+        JournalEntryLine.objects.filter(journal_entry=entry)
+        .values("coa_account_id")
+        .annotate(
+            delta=Sum(
+                Case(
+                    When(direction=DEBIT, then=F("functional_amount_minor")),
+                    default=-F("functional_amount_minor"),
+                )
+            )
+        )
+    )
+    deltas = {row["coa_account_id"]: row["delta"] for row in movements}
+    entry.post()
+    entry.posted_at = timezone.now()
+    entry._history_user = actor.user
+    entry.save()
+    balances.apply_deltas(
+        deltas, cause={"type": "journal_entry", "id": str(entry.id), "source": entry.source_type}
+    )
+    audit.record(
+        action="ledger.journal_entry_post",
+        object_type="journal_entry",
+        object_id=str(entry.id),
+        payload={
+            "entity_id": entry.entity_id,
+            "source_type": entry.source_type,
+            "prepared_by": entry.prepared_by.get_username(),
+            "approved_by": entry.approved_by.get_username() if entry.approved_by else None,
+            "auto_approved": entry.auto_approved,
+            "line_count": entry.line_count,
+            "total_debit_minor": entry.total_debit_minor,
+            "currency_code": entry.functional_currency_code,
+        },
+    )
+    outbox.emit("gl.journal_entry.posted", journal_entry_event(entry))
+    return entry
+
+
+def journal_entry_event(entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "journal_entry_id": str(entry.id),
+        "entity_id": str(entry.entity_id),
+        "external_id": entry.external_id,
+        "status": entry.status,
+        "posting_date": entry.posting_date.isoformat(),
+        "total_debit_minor": entry.total_debit_minor,
+        "currency_code": entry.functional_currency_code,
+        "line_count": entry.line_count,
+        "prepared_by": entry.prepared_by_id,
+        "approved_by": entry.approved_by_id,
+        "source_type": entry.source_type,
+        "source_id": entry.source_id,
+    }
+
+
+def post_entry(
+    actor: Actor,
+    *,
+    entity: Entity,
+    posting_date: date,
+    memo: str,
+    lines: list[dict[str, Any]],
+    source_type: str,
+    source_id: str,
+) -> JournalEntry:
+    """Create and post a system entry (a bill, a payment) inside the caller's command."""
+    period = period_covering(entity, posting_date)
+    rows = build_lines(entity, posting_date, [LineInput(**line) for line in lines])
+    entry = JournalEntry(
+        entity=entity,
+        period=period,
+        posting_date=posting_date,
+        memo=memo,
+        prepared_by=actor.user,
+        source_type=source_type,
+        source_id=source_id,
+        functional_currency_code=entity.functional_currency,
+        submitted_at=timezone.now(),
+    )
+    entry._history_user = actor.user
+    entry.save()
+    save_lines(entry, rows)
+    return post(actor, entry)
+
+
+def required_account(entity: Entity, role: str) -> Account:
+    account = getattr(entity, role)
+    if account is None:
+        raise EntityConfigurationInvalid(
+            f"Entity {entity.name} has no {role.replace('_', ' ')} configured.",
+            entity_id=str(entity.id),
+            missing=role,
+        )
+    return account
+
+
+def signed_movements_by_account(entity_id: UUID) -> dict[UUID, int]:
+    """Σ signed functional amounts of POSTED lines per account (the invariant's right side)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT l.coa_account_id,
+                   SUM(CASE WHEN l.direction = 'DEBIT' THEN l.functional_amount_minor
+                            ELSE -l.functional_amount_minor END)
+              FROM journal_entry_line l JOIN journal_entry e ON e.id = l.journal_entry_id
+             WHERE e.status = 'POSTED' AND e.entity_id = %s
+             GROUP BY l.coa_account_id
+            """,
+            [entity_id],
+        )
+        return defaultdict(int, dict(cursor.fetchall()))

@@ -1,0 +1,151 @@
+"""Shared fixtures: a USD entity with its chart of accounts and an open period,
+users for every role, and API clients authenticated with real bearer tokens."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from ledger import commands
+from ledger.models import Account, Entity, Period
+from platform_integrity.accounts import user_with_role
+from platform_integrity.auth import issue_token
+from platform_integrity.context import Actor
+
+TODAY = date(2026, 11, 21)
+PERIOD_START = date(2026, 11, 1)
+PERIOD_END = date(2026, 11, 30)
+THRESHOLD_MINOR = 1_000_000  # 10,000.00 USD
+
+CHART = [
+    ("1000", "Cash at bank", "ASSET"),
+    ("1200", "Accounts receivable", "ASSET"),
+    ("2000", "Accounts payable control", "LIABILITY"),
+    ("3000", "Retained earnings", "EQUITY"),
+    ("4000", "Revenue", "REVENUE"),
+    ("6000", "Office expenses", "EXPENSE"),
+    ("6100", "Travel", "EXPENSE"),
+    ("7900", "Realized FX gain/loss", "EXPENSE"),
+]
+
+
+@dataclass
+class Books:
+    entity: Entity
+    period: Period
+    accounts: dict[str, Account]
+
+    def account(self, code: str) -> Account:
+        return self.accounts[code]
+
+
+def make_books(
+    name: str = "Rivane US Inc.",
+    currency: str = "USD",
+    threshold: int = THRESHOLD_MINOR,
+    actor: Actor | None = None,
+) -> Books:
+    actor = actor or Actor.system()
+    entity = commands.entity_create(
+        actor, name=name, functional_currency=currency, approval_threshold_minor=threshold
+    )
+    accounts = {
+        code: commands.account_create(actor, entity_id=entity.id, code=code, name=label, type=kind)
+        for code, label, kind in CHART
+    }
+    entity = commands.entity_update(
+        actor,
+        entity_id=entity.id,
+        ap_control_account_id=accounts["2000"].id,
+        bank_account_id=accounts["1000"].id,
+        fx_gain_loss_account_id=accounts["7900"].id,
+    )
+    period = commands.period_create(
+        actor, entity_id=entity.id, name="2026-11", start_date=PERIOD_START, end_date=PERIOD_END
+    )
+    return Books(entity=entity, period=period, accounts=accounts)
+
+
+@pytest.fixture
+def books(db) -> Books:
+    return make_books()
+
+
+@pytest.fixture
+def gbp_rates(db):
+    actor = Actor.system()
+    commands.fx_rate_create(
+        actor, base_currency="GBP", quote_currency="USD", rate=Decimal("1.2500"), as_of=PERIOD_START
+    )
+
+
+def make_user(username: str, *roles: str, password: str = "correct-horse-battery"):
+    user = None
+    for role in roles:
+        user = user_with_role(username, role, password)
+    return user
+
+
+@pytest.fixture
+def users(db):
+    return {
+        "accountant": make_user("alice", "accountant"),
+        "accountant2": make_user("bob", "accountant"),
+        "approver": make_user("carol", "approver"),
+        "controller": make_user("dave", "controller"),
+        "ap_clerk": make_user("erin", "ap_clerk"),
+        "integration": make_user("sync-bot", "integration"),
+        "preparer_approver": make_user("pat", "accountant", "approver"),
+    }
+
+
+def client_for(user, ip: str = "203.0.113.7") -> APIClient:
+    client = APIClient(REMOTE_ADDR=ip)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(user)}")
+    return client
+
+
+@pytest.fixture
+def api(users):
+    """API clients by role name, each with its own bearer token."""
+    return {role: client_for(user) for role, user in users.items()}
+
+
+def line(account: Account, direction: str, amount_minor: int, currency: str = "USD", **extra):
+    return {
+        "coa_account_id": str(account.id),
+        "direction": direction,
+        "amount_minor": amount_minor,
+        "currency_code": currency,
+        **extra,
+    }
+
+
+def entry_body(books: Books, lines: list[dict], **extra) -> dict:
+    return {
+        "entity_id": str(books.entity.id),
+        "period_id": str(books.period.id),
+        "posting_date": TODAY.isoformat(),
+        "memo": "Test entry",
+        "lines": lines,
+        **extra,
+    }
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert {"type", "title", "detail", "instance"} <= body.keys()
+    return body
+
+
+def assert_invariants_hold() -> None:
+    from platform_integrity.integrity import run_all
+
+    violations = {name: found for name, found in run_all().items() if found}
+    assert violations == {}

@@ -26,9 +26,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "simple_history",
-    "platform_integrity",
     "ledger",
     "payables",
+    # Last: its post_migrate hook assigns the other apps' permissions to the roles.
+    "platform_integrity",
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,8 @@ def user_with_role(username: str, role: str, password: str | None = None):
     """Create or update `username` and add `role` to its roles (roles accumulate)."""
     if role not in ROLES:
         raise ValueError(f"Unknown role {role!r}; choose from {', '.join(ROLES)}")
-    ensure_roles()
+    if not Group.objects.filter(name=role).exists():
+        ensure_roles()
     user, _ = get_user_model().objects.get_or_create(username=username)
     if password:
         user.set_password(password)

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from ledger import commands
-from ledger.models import Account, Entity, Period
+from ledger.models import Account, Entity, JournalEntry, Period
 from platform_integrity.accounts import user_with_role
 from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
@@ -29,6 +29,12 @@ CHART = [
     ("6100", "Travel", "EXPENSE"),
     ("7900", "Realized FX gain/loss", "EXPENSE"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Production hashing is deliberately slow; tests create many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass
@@ -149,3 +155,21 @@ def assert_invariants_hold() -> None:
 
     violations = {name: found for name, found in run_all().items() if found}
     assert violations == {}
+
+
+def posted_entry(books: Books, amount_minor: int, preparer=None) -> JournalEntry:
+    """A small entry under the threshold, created and submitted (so posted) through commands."""
+    from ledger.posting import LineInput
+
+    actor = Actor(user=preparer or make_user("poster", "accountant"), channel="API")
+    entry = commands.journal_entry_create(
+        actor,
+        entity_id=books.entity.id,
+        period_id=books.period.id,
+        posting_date=TODAY,
+        lines=[
+            LineInput(books.account("6000").id, "DEBIT", amount_minor, "USD"),
+            LineInput(books.account("1000").id, "CREDIT", amount_minor, "USD"),
+        ],
+    )
+    return commands.journal_entry_submit(actor, entry_id=entry.id)

@@ -1,0 +1,330 @@
+"""Payables API: one view per operation; each translates HTTP and calls one command."""
+
+import re
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from payables import commands, selectors, tasks
+from payables.api.serializers import (
+    BillOutput,
+    BillSummaryOutput,
+    PaymentOutput,
+    PaymentRunOutput,
+    VendorOutput,
+)
+from payables.errors import ChannelInvalid
+from payables.models import Bill, Payment, PaymentRun
+from platform_integrity.context import Actor
+from platform_integrity.errors import ValidationFailed
+from platform_integrity.roles import has_perm
+
+MAX_MINOR = 2**63 - 1
+MAX_PAGE = 500
+MAX_RUN_ITEMS = 1000
+API_CHANNELS = ("API", "SYNC", "BATCH")
+
+
+def api_actor(request, channel: str = "API") -> Actor:
+    return Actor.from_request(request, channel)
+
+
+def _perms(request, *, read: str, write: str):
+    return [has_perm(read if request.method == "GET" else write)()]
+
+
+class PageSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+def _page(queryset, params: dict) -> list:
+    return list(queryset[params["offset"] : params["offset"] + params["limit"]])
+
+
+# Vendors -----------------------------------------------------------------------------
+
+
+class VendorListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        entity_id = serializers.UUIDField()
+        name = serializers.CharField(max_length=200)
+        currency_code = serializers.CharField(min_length=3, max_length=3)
+
+    class FilterSerializer(PageSerializer):
+        entity_id = serializers.UUIDField(required=False)
+
+    def get_permissions(self):
+        return _perms(self.request, read="payables.view_vendor", write="payables.manage_vendor")
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        vendors = selectors.vendor_list(entity_id=filters.validated_data.get("entity_id"))
+        return Response(
+            {"results": VendorOutput(_page(vendors, filters.validated_data), many=True).data}
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: VendorOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["currency_code"] = values["currency_code"].upper()
+        vendor = commands.vendor_create(api_actor(request), **values)
+        return Response(VendorOutput(vendor).data, status=status.HTTP_201_CREATED)
+
+
+class VendorDetailApi(APIView):
+    permission_classes = [has_perm("payables.view_vendor")]
+
+    @extend_schema(responses={200: VendorOutput})
+    def get(self, request, vendor_id):
+        return Response(VendorOutput(selectors.vendor_get(vendor_id)).data)
+
+
+# Bills -------------------------------------------------------------------------------
+
+
+class BillListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            coa_account_id = serializers.UUIDField()
+            amount_minor = serializers.IntegerField(min_value=1, max_value=MAX_MINOR)
+            memo = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+        entity_id = serializers.UUIDField()
+        vendor_id = serializers.UUIDField()
+        number = serializers.CharField(max_length=64)
+        currency_code = serializers.CharField(min_length=3, max_length=3)
+        bill_date = serializers.DateField()
+        due_date = serializers.DateField()
+        lines = LineSerializer(many=True, allow_empty=False, max_length=MAX_RUN_ITEMS)
+
+    class FilterSerializer(PageSerializer):
+        entity_id = serializers.UUIDField(required=False)
+        vendor_id = serializers.UUIDField(required=False)
+        status = serializers.ChoiceField(choices=Bill.Status.choices, required=False)
+        due_before = serializers.DateField(required=False)
+
+    def get_permissions(self):
+        return _perms(self.request, read="payables.view_bill", write="payables.enter_bill")
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = dict(filters.validated_data)
+        page = {"limit": params.pop("limit"), "offset": params.pop("offset")}
+        bills = selectors.bill_list(**params)
+        return Response({"results": BillSummaryOutput(_page(bills, page), many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={201: BillOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["currency_code"] = values["currency_code"].upper()
+        values["lines"] = [dict(line) for line in values["lines"]]
+        bill = commands.bill_create(api_actor(request), **values)
+        return Response(
+            BillOutput(selectors.bill_get(bill.id)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class BillDetailApi(APIView):
+    permission_classes = [has_perm("payables.view_bill")]
+
+    @extend_schema(responses={200: BillOutput})
+    def get(self, request, bill_id):
+        return Response(BillOutput(selectors.bill_get(bill_id)).data)
+
+
+# Payments ----------------------------------------------------------------------------
+
+
+def _if_match_version(header: str | None) -> int | None:
+    """The vendor version from an If-Match header: `3`, `"3"` or `W/"3"`."""
+    if header is None:
+        return None
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,18})"?\s*', header)
+    if match is None:
+        raise ValidationFailed(
+            'If-Match must carry the vendor version, e.g. If-Match: "3".',
+            errors={"If-Match": ["Not a version number."]},
+        )
+    return int(match.group(1))
+
+
+class PaymentListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        bill_id = serializers.UUIDField()
+        amount_minor = serializers.IntegerField(min_value=1, max_value=MAX_MINOR)
+        currency_code = serializers.CharField(min_length=3, max_length=3)
+        channel = serializers.ChoiceField(choices=Payment.Channel.choices, default="API")
+        external_id = serializers.CharField(
+            max_length=255, required=False, allow_null=True, allow_blank=False
+        )
+        expected_version = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        post = serializers.BooleanField(default=False)
+
+    class FilterSerializer(PageSerializer):
+        bill_id = serializers.UUIDField(required=False)
+        status = serializers.ChoiceField(choices=Payment.Status.choices, required=False)
+
+    def get_permissions(self):
+        return _perms(self.request, read="payables.view_payment", write="payables.pay_bill")
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = dict(filters.validated_data)
+        page = {"limit": params.pop("limit"), "offset": params.pop("offset")}
+        payments = selectors.payment_list(**params)
+        return Response({"results": PaymentOutput(_page(payments, page), many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={201: PaymentOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        channel = values.pop("channel")
+        if channel not in API_CHANNELS:
+            raise ChannelInvalid(
+                f"API callers may declare {'/'.join(API_CHANNELS)}, not {channel}.",
+                channel=channel,
+            )
+        key = request.headers.get("Idempotency-Key")
+        if key is not None:
+            if values.get("external_id") not in (None, key):
+                raise ValidationFailed(
+                    "Idempotency-Key and external_id differ; send one key.",
+                    errors={"external_id": ["Differs from the Idempotency-Key header."]},
+                )
+            values["external_id"] = key
+        if values.get("expected_version") is None:
+            values["expected_version"] = _if_match_version(request.headers.get("If-Match"))
+        values["currency_code"] = values["currency_code"].upper()
+        payment = commands.payment_submit(api_actor(request, channel), **values)
+        headers = {"Idempotent-Replayed": "true"} if payment.replayed else {}
+        return Response(
+            PaymentOutput(payment).data, status=status.HTTP_201_CREATED, headers=headers
+        )
+
+
+class PaymentDetailApi(APIView):
+    permission_classes = [has_perm("payables.view_payment")]
+
+    @extend_schema(responses={200: PaymentOutput})
+    def get(self, request, payment_id):
+        return Response(PaymentOutput(selectors.payment_get(payment_id)).data)
+
+
+class PaymentPostApi(APIView):
+    permission_classes = [has_perm("payables.pay_bill")]
+
+    @extend_schema(request=None, responses={200: PaymentOutput})
+    def post(self, request, payment_id):
+        payment = commands.payment_post(api_actor(request), payment_id=payment_id)
+        return Response(PaymentOutput(payment).data)
+
+
+class PaymentVoidApi(APIView):
+    permission_classes = [has_perm("payables.pay_bill")]
+
+    class InputSerializer(serializers.Serializer):
+        reason_code = serializers.CharField(max_length=64)
+        reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={200: PaymentOutput})
+    def post(self, request, payment_id):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = commands.payment_void(
+            api_actor(request), payment_id=payment_id, **data.validated_data
+        )
+        return Response(PaymentOutput(payment).data)
+
+
+# Sync and batch runs -----------------------------------------------------------------
+
+
+def _enqueue(task, run: PaymentRun) -> None:
+    # The run is committed already (the command owns its transaction); on_commit
+    # still keeps this right if a caller ever wraps the view in one.
+    run_id = str(run.id)
+    transaction.on_commit(lambda: task.delay(run_id))
+
+
+class PaymentSyncRunCreateApi(APIView):
+    permission_classes = [has_perm("payables.pay_bill")]
+
+    class InputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            # Kept as text: an unknown or malformed bill id fails its own item, not the feed.
+            bill_id = serializers.CharField(max_length=64)
+            amount_minor = serializers.IntegerField(min_value=1, max_value=MAX_MINOR)
+            currency_code = serializers.CharField(min_length=3, max_length=3)
+            external_id = serializers.CharField(max_length=255)
+
+        entity_id = serializers.UUIDField()
+        items = ItemSerializer(many=True, allow_empty=False, max_length=MAX_RUN_ITEMS)
+
+    @extend_schema(request=InputSerializer, responses={202: PaymentRunOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = [
+            {**item, "currency_code": item["currency_code"].upper()}
+            for item in data.validated_data["items"]
+        ]
+        run = commands.payment_run_create(
+            api_actor(request),
+            kind=PaymentRun.Kind.SYNC,
+            entity_id=data.validated_data["entity_id"],
+            items=items,
+        )
+        _enqueue(tasks.sync_import, run)
+        return Response(
+            PaymentRunOutput(selectors.payment_run_get(run.id)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PaymentBatchRunCreateApi(APIView):
+    permission_classes = [has_perm("payables.pay_bill")]
+
+    class InputSerializer(serializers.Serializer):
+        entity_id = serializers.UUIDField(required=False)
+        bill_ids = serializers.ListField(
+            child=serializers.CharField(max_length=64),
+            allow_empty=False,
+            max_length=MAX_RUN_ITEMS,
+        )
+
+    @extend_schema(request=InputSerializer, responses={202: PaymentRunOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = commands.payment_run_create(
+            api_actor(request),
+            kind=PaymentRun.Kind.BATCH,
+            entity_id=data.validated_data.get("entity_id"),
+            items=[{"bill_id": bill_id} for bill_id in data.validated_data["bill_ids"]],
+        )
+        _enqueue(tasks.batch_pay, run)
+        return Response(
+            PaymentRunOutput(selectors.payment_run_get(run.id)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PaymentRunDetailApi(APIView):
+    permission_classes = [has_perm("payables.view_payment")]
+    kind = ""
+
+    @extend_schema(responses={200: PaymentRunOutput})
+    def get(self, request, run_id):
+        return Response(PaymentRunOutput(selectors.payment_run_get(run_id, kind=self.kind)).data)

@@ -1,0 +1,666 @@
+"""The only writers of payables: vendors, bills, payments and their balances.
+
+Every money change runs as a guarded unit of work (`@command`). Rows are locked
+in the platform's lock order: bill, then payment, then vendor, then the GL
+balances (locked inside ledger posting). `balance_due_minor`,
+`open_balance_minor`, `version` and payment status are written here and
+nowhere else (tests/payables/test_no_bypass.py enforces it).
+"""
+
+import logging
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.utils import timezone
+
+from ledger import money
+from ledger.models import Entity, JournalEntryLine
+from ledger.posting import post_entry, required_account
+from payables import events
+from payables.errors import (
+    BillCurrencyMismatch,
+    BillInvalid,
+    BillNumberTaken,
+    ChannelInvalid,
+    CurrencyMismatch,
+    DuplicatePaymentAttempt,
+    Overpayment,
+    PaymentAmountInvalid,
+    PaymentInvalidTransition,
+    VendorInvalid,
+)
+from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
+from payables.selectors import as_uuid, entity_id_of
+from platform_integrity import audit, idempotency, outbox
+from platform_integrity.context import Actor
+from platform_integrity.errors import (
+    DomainError,
+    NotFound,
+    OptimisticLockConflict,
+    ValidationFailed,
+)
+from platform_integrity.locks import lock_one
+from platform_integrity.unit_of_work import command
+
+logger = logging.getLogger(__name__)
+
+DEBIT = JournalEntryLine.Direction.DEBIT
+CREDIT = JournalEntryLine.Direction.CREDIT
+IDEMPOTENCY_SCOPE = "payment"
+
+
+def _entity_kwarg(*, entity_id: Any = None, **_: Any) -> UUID | None:
+    return as_uuid(entity_id) if entity_id is not None else None
+
+
+def _bill_entity(*, bill_id: Any, **_: Any) -> UUID | None:
+    return entity_id_of(Bill, bill_id)
+
+
+def _payment_entity(*, payment_id: Any, **_: Any) -> UUID | None:
+    return entity_id_of(Payment, payment_id)
+
+
+def _not_found(label: str, pk: Any) -> NotFound:
+    return NotFound(f"No {label} {pk}.", object_type=label, object_id=str(pk))
+
+
+def _entity(entity_id: Any) -> Entity:
+    entity = Entity.objects.filter(pk=as_uuid(entity_id)).first() if as_uuid(entity_id) else None
+    if entity is None:
+        raise _not_found("entity", entity_id)
+    return entity
+
+
+def _lock(model: type, pk: Any, label: str):
+    row = lock_one(model, pk) if as_uuid(pk) else None
+    if row is None:
+        raise _not_found(label, pk)
+    return row
+
+
+# Vendors and bills -------------------------------------------------------------------
+
+
+@command("payables.vendor_create", entity_of=_entity_kwarg)
+def vendor_create(actor: Actor, *, entity_id: UUID, name: str, currency_code: str) -> Vendor:
+    entity = _entity(entity_id)
+    money.exponent(currency_code)
+    if not name.strip():
+        raise VendorInvalid("A vendor needs a name.", field="name")
+    vendor = Vendor(entity=entity, name=name.strip(), currency_code=currency_code)
+    vendor._history_user = actor.user
+    vendor.save(force_insert=True)
+    audit.record(
+        action="payables.vendor_create",
+        object_type="vendor",
+        object_id=str(vendor.id),
+        payload={"entity_id": entity.id, "name": vendor.name, "currency_code": currency_code},
+    )
+    return vendor
+
+
+def _validate_bill(
+    entity: Entity, vendor: Vendor, number: str, currency_code: str, bill_date, due_date, lines
+) -> None:
+    if vendor.entity_id != entity.id:
+        raise VendorInvalid("The vendor belongs to another entity.", field="vendor_id")
+    money.exponent(currency_code)
+    if currency_code != vendor.currency_code:
+        raise BillCurrencyMismatch(
+            f"Vendor {vendor.name} is billed in {vendor.currency_code}, not {currency_code}.",
+            vendor_currency_code=vendor.currency_code,
+        )
+    if not number.strip():
+        raise BillInvalid("A bill needs a number.", field="number")
+    if due_date < bill_date:
+        raise BillInvalid("The due date cannot be before the bill date.", field="due_date")
+    if not lines:
+        raise BillInvalid("A bill needs at least one line.", field="lines")
+    non_positive = [i for i, line in enumerate(lines) if line["amount_minor"] <= 0]
+    if non_positive:
+        raise BillInvalid("Every line amount must be greater than zero.", lines=non_positive[:50])
+    if Bill.objects.filter(vendor=vendor, number=number).exists():
+        raise BillNumberTaken(
+            f"Vendor {vendor.name} already has a bill numbered {number}.", number=number
+        )
+
+
+@command("payables.bill_create", entity_of=_entity_kwarg)
+def bill_create(
+    actor: Actor,
+    *,
+    entity_id: UUID,
+    vendor_id: UUID,
+    number: str,
+    currency_code: str,
+    bill_date: date,
+    due_date: date,
+    lines: list[dict[str, Any]],
+) -> Bill:
+    """Enter a bill: Dr its expense lines, Cr AP control at the bill date's spot rate."""
+    entity = _entity(entity_id)
+    vendor = _lock(Vendor, vendor_id, "vendor")
+    _validate_bill(entity, vendor, number, currency_code, bill_date, due_date, lines)
+    ap = required_account(entity, "ap_control_account")
+    bill_id = uuid.uuid4()
+    total = sum(line["amount_minor"] for line in lines)
+    entry = post_entry(
+        actor,
+        entity=entity,
+        posting_date=bill_date,
+        memo=f"Bill {number} from {vendor.name}",
+        lines=[
+            {
+                "account_id": line["coa_account_id"],
+                "direction": DEBIT,
+                "amount_minor": line["amount_minor"],
+                "currency_code": currency_code,
+                "memo": line.get("memo", ""),
+            }
+            for line in lines
+        ]
+        + [
+            {
+                "account_id": ap.id,
+                "direction": CREDIT,
+                "amount_minor": total,
+                "currency_code": currency_code,
+                "memo": f"AP: bill {number}",
+            }
+        ],
+        source_type="BILL",
+        source_id=str(bill_id),
+    )
+    bill = Bill(
+        id=bill_id,
+        entity=entity,
+        vendor=vendor,
+        number=number,
+        currency_code=currency_code,
+        bill_date=bill_date,
+        due_date=due_date,
+        total_minor=total,
+        balance_due_minor=total,
+        functional_total_minor=entry.total_debit_minor,
+        journal_entry=entry,
+        created_by=actor.user,
+    )
+    bill._history_user = actor.user
+    bill.save(force_insert=True)
+    BillLine.objects.bulk_create(
+        BillLine(
+            bill=bill,
+            line_no=i + 1,
+            coa_account_id=line["coa_account_id"],
+            amount_minor=line["amount_minor"],
+            memo=line.get("memo", ""),
+        )
+        for i, line in enumerate(lines)
+    )
+    _vendor_balance_change(actor, vendor, total, {"type": "bill", "id": str(bill.id)})
+    audit.record(
+        action="payables.bill_create",
+        object_type="bill",
+        object_id=str(bill.id),
+        payload={
+            "vendor_id": vendor.id,
+            "number": number,
+            "currency_code": currency_code,
+            "total_minor": total,
+            "journal_entry_id": entry.id,
+        },
+    )
+    outbox.emit("bill.created", events.bill_event(bill))
+    return bill
+
+
+def _vendor_balance_change(actor: Actor, vendor: Vendor, delta: int, cause: dict) -> None:
+    """Move a locked vendor's open balance; every change bumps its version."""
+    vendor.open_balance_minor += delta
+    vendor.version += 1
+    vendor._history_user = actor.user
+    vendor.save(update_fields=["open_balance_minor", "version"])
+    outbox.emit("balance.updated", events.vendor_balance_event(vendor, delta, cause))
+
+
+def _settle_status(bill: Bill) -> None:
+    if bill.balance_due_minor == 0:
+        bill.mark_paid()
+    elif bill.balance_due_minor < bill.total_minor:
+        bill.mark_partially_paid()
+    elif bill.status != Bill.Status.OPEN:
+        bill.reopen()
+
+
+# Payments ----------------------------------------------------------------------------
+
+
+def _guard_payable(
+    actor: Actor, bill: Bill, amount_minor: int, currency_code: str, external_id: str | None
+) -> None:
+    """The duplicate guard; runs with the bill row locked."""
+    if bill.in_flight_payment_id or bill.balance_due_minor <= 0:
+        reason = (
+            f"payment {bill.in_flight_payment_id} is in flight"
+            if bill.in_flight_payment_id
+            else "it is already paid"
+        )
+        raise DuplicatePaymentAttempt(
+            f"Bill {bill.number} cannot be paid again: {reason}.",
+            bill_id=str(bill.id),
+            in_flight_payment_id=str(bill.in_flight_payment_id)
+            if bill.in_flight_payment_id
+            else None,
+            balance_due_minor=bill.balance_due_minor,
+            channel=actor.channel,
+            external_id=external_id,
+            object_type="bill",
+            object_id=str(bill.id),
+        )
+    if currency_code != bill.currency_code:
+        raise CurrencyMismatch(
+            f"Bill {bill.number} is in {bill.currency_code}, not {currency_code}.",
+            bill_currency_code=bill.currency_code,
+            object_type="bill",
+            object_id=str(bill.id),
+        )
+    if amount_minor <= 0:
+        raise PaymentAmountInvalid(
+            "A payment must be greater than zero.", object_type="bill", object_id=str(bill.id)
+        )
+    if amount_minor > bill.balance_due_minor:
+        raise Overpayment(
+            f"{amount_minor} exceeds the balance due of {bill.balance_due_minor}.",
+            balance_due_minor=bill.balance_due_minor,
+            object_type="bill",
+            object_id=str(bill.id),
+        )
+
+
+def _check_version(vendor: Vendor, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != vendor.version:
+        raise OptimisticLockConflict(
+            f"Vendor {vendor.name}'s balance is at version {vendor.version}, "
+            f"not {expected_version}.",
+            object_type="vendor",
+            object_id=str(vendor.id),
+            current_version=vendor.version,
+            retry="Read GET /v1/vendors/{id} again and resend with its current version.",
+        )
+
+
+@command("payables.payment_submit", entity_of=_bill_entity)
+def payment_submit(
+    actor: Actor,
+    *,
+    bill_id: UUID,
+    amount_minor: int | None = None,
+    currency_code: str | None = None,
+    external_id: str | None = None,
+    expected_version: int | None = None,
+    entity_id: UUID | None = None,
+    post: bool = False,
+) -> Payment:
+    """Submit a payment of a bill (and post it at once when `post`).
+
+    `amount_minor` / `currency_code` default to the bill's full balance due and
+    currency at the moment of the lock. `entity_id`, when given, must be the
+    bill's. A replayed `external_id` returns the original payment with
+    `replayed` set.
+    """
+    if actor.channel not in Payment.Channel.values:
+        raise ChannelInvalid(f"Payments cannot be made through channel {actor.channel}.")
+    bill = _lock(Bill, bill_id, "bill")
+    if entity_id is not None and bill.entity_id != as_uuid(entity_id):
+        raise _not_found("bill", bill_id)
+    request = {
+        "bill_id": str(bill.id),
+        "amount_minor": amount_minor,
+        "currency_code": currency_code,
+    }
+    if external_id:
+        original = idempotency.recall(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request)
+        if original is not None:
+            payment = Payment.objects.get(pk=original)
+            payment.replayed = True
+            return payment
+    vendor = lock_one(Vendor, bill.vendor_id)
+    amount = bill.balance_due_minor if amount_minor is None else amount_minor
+    currency = currency_code or bill.currency_code
+    _guard_payable(actor, bill, amount, currency, external_id)
+    _check_version(vendor, expected_version)
+
+    payment = Payment(
+        entity_id=bill.entity_id,
+        bill=bill,
+        amount_minor=amount,
+        currency_code=currency,
+        channel=actor.channel,
+        external_id=external_id or None,
+        created_by=actor.user,
+    )
+    payment.submit(at=timezone.now())
+    payment._history_user = actor.user
+    payment.save(force_insert=True)
+    bill.in_flight_payment = payment
+    bill._history_user = actor.user
+    bill.save(update_fields=["in_flight_payment"])
+    if external_id:
+        idempotency.remember(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request, payment.id)
+    audit.record(
+        action="payables.payment_submit",
+        object_type="payment",
+        object_id=str(payment.id),
+        payload={
+            "bill_id": bill.id,
+            "amount_minor": amount,
+            "currency_code": currency,
+            "external_id": external_id,
+            "post": post,
+        },
+    )
+    outbox.emit("payment.submitted", events.payment_event(payment, bill))
+    if post:
+        _post(actor, payment, bill, vendor)
+    return payment
+
+
+def _carrying(bill: Bill, balance_due_minor: int) -> int:
+    """The AP carrying amount (functional) of `balance_due_minor` of this bill."""
+    return money.half_even(
+        Decimal(bill.functional_total_minor) * balance_due_minor / bill.total_minor
+    )
+
+
+def _payment_lines(entity: Entity, bill: Bill, payment: Payment, on: date) -> tuple[list, int]:
+    """Dr AP at the bill's carrying amount, Cr bank at today's spot, FX difference realized."""
+    ap = required_account(entity, "ap_control_account")
+    bank = required_account(entity, "bank_account")
+    functional = entity.functional_currency
+    carrying = _carrying(bill, bill.balance_due_minor) - _carrying(
+        bill, bill.balance_due_minor - payment.amount_minor
+    )
+    rate = money.spot_rate(payment.currency_code, functional, on)
+    paid = money.half_even(
+        money.exact_functional(payment.amount_minor, payment.currency_code, functional, rate)
+    )
+    memo = f"Payment of bill {bill.number}"
+    lines = [
+        {
+            "account_id": ap.id,
+            "direction": DEBIT,
+            "amount_minor": payment.amount_minor,
+            "currency_code": payment.currency_code,
+            "functional_amount_minor": carrying,
+            "memo": memo,
+        },
+        {
+            "account_id": bank.id,
+            "direction": CREDIT,
+            "amount_minor": payment.amount_minor,
+            "currency_code": payment.currency_code,
+            "functional_amount_minor": paid,
+            "memo": memo,
+        },
+    ]
+    fx = carrying - paid
+    if fx:
+        lines.append(
+            {
+                "account_id": required_account(entity, "fx_gain_loss_account").id,
+                "direction": CREDIT if fx > 0 else DEBIT,
+                "amount_minor": abs(fx),
+                "currency_code": functional,
+                "functional_amount_minor": abs(fx),
+                "memo": f"Realized FX {'gain' if fx > 0 else 'loss'}: bill {bill.number}",
+            }
+        )
+    return lines, carrying
+
+
+def _post(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor) -> None:
+    """Post a SUBMITTED payment whose bill and vendor rows are locked."""
+    entity = Entity.objects.select_related(
+        "ap_control_account", "bank_account", "fx_gain_loss_account"
+    ).get(pk=bill.entity_id)
+    today = timezone.localdate()
+    lines, carrying = _payment_lines(entity, bill, payment, today)
+    entry = post_entry(
+        actor,
+        entity=entity,
+        posting_date=today,
+        memo=f"Payment of bill {bill.number}",
+        lines=lines,
+        source_type="PAYMENT",
+        source_id=str(payment.id),
+    )
+    payment.post(at=timezone.now())
+    payment.carrying_functional_minor = carrying
+    payment.journal_entry = entry
+    payment._history_user = actor.user
+    payment.save(
+        update_fields=["status", "posted_at", "carrying_functional_minor", "journal_entry"]
+    )
+    bill.balance_due_minor -= payment.amount_minor
+    bill.in_flight_payment = None
+    _settle_status(bill)
+    bill._history_user = actor.user
+    bill.save(update_fields=["balance_due_minor", "in_flight_payment", "status"])
+    _vendor_balance_change(
+        actor, vendor, -payment.amount_minor, {"type": "payment", "id": str(payment.id)}
+    )
+    audit.record(
+        action="payables.payment_post",
+        object_type="payment",
+        object_id=str(payment.id),
+        payload={
+            "bill_id": bill.id,
+            "amount_minor": payment.amount_minor,
+            "carrying_functional_minor": carrying,
+            "journal_entry_id": entry.id,
+            "bill_balance_due_minor": bill.balance_due_minor,
+        },
+    )
+    outbox.emit("payment.posted", events.payment_event(payment, bill))
+
+
+def _lock_payment(payment_id: Any) -> tuple[Payment, Bill, Vendor]:
+    """Lock a payment with its bill and vendor, in lock order (bill, payment, vendor)."""
+    bill_id = (
+        Payment.objects.filter(pk=as_uuid(payment_id)).values_list("bill_id", flat=True).first()
+        if as_uuid(payment_id)
+        else None
+    )
+    if bill_id is None:
+        raise _not_found("payment", payment_id)
+    bill = lock_one(Bill, bill_id)
+    payment = lock_one(Payment, payment_id)
+    vendor = lock_one(Vendor, bill.vendor_id)
+    return payment, bill, vendor
+
+
+def _refuse(payment: Payment, action: str, allowed: tuple[str, ...]) -> None:
+    if payment.status not in allowed:
+        raise PaymentInvalidTransition(
+            f"Payment {payment.id} is {payment.status}; it cannot be {action}.",
+            payment_status=payment.status,
+            object_type="payment",
+            object_id=str(payment.id),
+        )
+
+
+@command("payables.payment_post", entity_of=_payment_entity)
+def payment_post(actor: Actor, *, payment_id: UUID) -> Payment:
+    payment, bill, vendor = _lock_payment(payment_id)
+    _refuse(payment, "posted", (Payment.Status.SUBMITTED,))
+    _post(actor, payment, bill, vendor)
+    return payment
+
+
+def _reverse(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor) -> None:
+    """Undo a posted payment: reversing GL entry, balance due and vendor balance restored."""
+    original = JournalEntryLine.objects.filter(journal_entry_id=payment.journal_entry_id)
+    entry = post_entry(
+        actor,
+        entity=Entity.objects.get(pk=bill.entity_id),
+        posting_date=timezone.localdate(),
+        memo=f"Reversal of payment of bill {bill.number}",
+        lines=[
+            {
+                "account_id": line.coa_account_id,
+                "direction": CREDIT if line.direction == DEBIT else DEBIT,
+                "amount_minor": line.amount_minor,
+                "currency_code": line.currency_code,
+                "functional_amount_minor": line.functional_amount_minor,
+                "memo": f"Reversal: {line.memo}"[:500],
+            }
+            for line in original.order_by("line_no")
+        ],
+        source_type="PAYMENT_VOID",
+        source_id=str(payment.id),
+    )
+    payment.reversal_journal_entry = entry
+    bill.balance_due_minor += payment.amount_minor
+    _settle_status(bill)
+    _vendor_balance_change(
+        actor, vendor, payment.amount_minor, {"type": "payment_void", "id": str(payment.id)}
+    )
+
+
+@command("payables.payment_void", entity_of=_payment_entity)
+def payment_void(actor: Actor, *, payment_id: UUID, reason_code: str, reason: str = "") -> Payment:
+    """Void a payment: frees the bill's in-flight lock; a POSTED payment is reversed."""
+    payment, bill, vendor = _lock_payment(payment_id)
+    _refuse(
+        payment,
+        "voided",
+        (Payment.Status.DRAFT, Payment.Status.SUBMITTED, Payment.Status.POSTED),
+    )
+    if not reason_code.strip():
+        raise ValidationFailed(
+            "A void needs a reason code.",
+            field="reason_code",
+            object_type="payment",
+            object_id=str(payment.id),
+        )
+    was_posted = payment.status == Payment.Status.POSTED
+    if was_posted:
+        _reverse(actor, payment, bill, vendor)
+    if bill.in_flight_payment_id == payment.id:
+        bill.in_flight_payment = None
+    payment.void(at=timezone.now(), reason_code=reason_code, reason=reason)
+    payment._history_user = actor.user
+    payment.save(
+        update_fields=[
+            "status",
+            "voided_at",
+            "void_reason_code",
+            "void_reason",
+            "reversal_journal_entry",
+        ]
+    )
+    bill._history_user = actor.user
+    bill.save(update_fields=["balance_due_minor", "in_flight_payment", "status"])
+    audit.record(
+        action="payables.payment_void",
+        object_type="payment",
+        object_id=str(payment.id),
+        payload={
+            "bill_id": bill.id,
+            "reason_code": reason_code,
+            "reason": reason,
+            "was_posted": was_posted,
+            "reversal_journal_entry_id": payment.reversal_journal_entry_id,
+        },
+    )
+    outbox.emit("payment.voided", events.payment_event(payment, bill))
+    return payment
+
+
+# Sync and batch runs -----------------------------------------------------------------
+
+
+@command("payables.payment_run_create", entity_of=_entity_kwarg)
+def payment_run_create(
+    actor: Actor, *, kind: str, items: list[dict[str, Any]], entity_id: UUID | None = None
+) -> PaymentRun:
+    """Record a sync feed or a batch of bills to pay; a Celery task works it afterwards."""
+    entity = _entity(entity_id) if entity_id is not None else None
+    run = PaymentRun.objects.create(kind=kind, entity=entity, created_by=actor.user)
+    PaymentRunItem.objects.bulk_create(
+        PaymentRunItem(
+            run=run,
+            position=i,
+            bill_id=str(item["bill_id"]),
+            amount_minor=item.get("amount_minor"),
+            currency_code=item.get("currency_code") or "",
+            external_id=item.get("external_id") or f"batch:{run.id}:{item['bill_id']}",
+        )
+        for i, item in enumerate(items)
+    )
+    audit.record(
+        action="payables.payment_run_create",
+        object_type="payment_run",
+        object_id=str(run.id),
+        payload={"kind": kind, "items": items},
+    )
+    return run
+
+
+def payment_run_claim(run_id: UUID) -> PaymentRun | None:
+    """Compare-and-set QUEUED -> RUNNING, so two workers never work one run."""
+    claimed = PaymentRun.objects.filter(pk=run_id, status=PaymentRun.Status.QUEUED).update(
+        status=PaymentRun.Status.RUNNING, started_at=timezone.now()
+    )
+    return PaymentRun.objects.select_related("created_by").get(pk=run_id) if claimed else None
+
+
+def payment_run_item_execute(run: PaymentRun, item: PaymentRunItem) -> PaymentRunItem:
+    """Pay one item through the canonical command; its outcome is recorded, never raised."""
+    actor = Actor(user=run.created_by, channel=run.kind)
+    try:
+        payment = payment_submit(
+            actor,
+            bill_id=item.bill_id,
+            amount_minor=item.amount_minor,
+            currency_code=item.currency_code or None,
+            external_id=item.external_id,
+            entity_id=run.entity_id,
+            post=True,
+        )
+    except DomainError as err:
+        item.outcome = PaymentRunItem.Outcome.REJECTED
+        item.error_code, item.error_status, item.error_detail = err.code, err.status, err.detail
+    except Exception as exc:  # one broken item must not stop the rest of the run
+        logger.exception("payment run %s item %s failed", run.id, item.position)
+        item.outcome = PaymentRunItem.Outcome.FAILED
+        item.error_code, item.error_status, item.error_detail = "internal_error", 500, str(exc)
+    else:
+        item.payment = payment
+        item.outcome = (
+            PaymentRunItem.Outcome.REPLAYED
+            if payment.replayed
+            else PaymentRunItem.Outcome.SUCCEEDED
+        )
+    item.finished_at = timezone.now()
+    item.save(
+        update_fields=[
+            "outcome",
+            "payment",
+            "error_code",
+            "error_status",
+            "error_detail",
+            "finished_at",
+        ]
+    )
+    return item
+
+
+def payment_run_finish(run: PaymentRun) -> None:
+    PaymentRun.objects.filter(pk=run.pk).update(
+        status=PaymentRun.Status.COMPLETED, finished_at=timezone.now()
+    )

@@ -1,0 +1,208 @@
+"""The guarded unit of work on real PostgreSQL: no lost updates, bounded retries, no trace
+of a rejected or exhausted attempt."""
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+from django.db import connection
+
+from ledger.models import JournalEntry
+from platform_integrity import audit, outbox
+from platform_integrity.balances import apply_deltas
+from platform_integrity.context import Actor
+from platform_integrity.errors import DomainError, NestedUnitOfWork, ValidationFailed
+from platform_integrity.models import AccountBalance, AuditEvent, ContentionCounter, OutboxEvent
+from platform_integrity.unit_of_work import command
+from tests.conftest import assert_invariants_hold, assert_problem, entry_body, line, make_books
+
+
+@command("test.apply_delta", entity_of=lambda *, lane, **_: lane)
+def apply_delta(actor: Actor, *, lane: uuid.UUID, account_id, delta: int):
+    """A bare balance change. Each thread gets its own `lane` (advisory lock), so the
+    threads really race inside PostgreSQL and only SERIALIZABLE + the row lock + the
+    retry loop stand between them and a lost update."""
+    apply_deltas({account_id: delta}, cause={"type": "test"})
+
+
+@command("test.emit_then_fail")
+def emit_then_fail(actor: Actor):
+    outbox.emit("test.should_not_escape", {"n": 1})
+    audit.record(action="test.emit_then_fail", object_type="test", object_id="1")
+    raise ValidationFailed("refused after writing", object_type="test", object_id="1")
+
+
+def db_dsn() -> str:
+    settings = connection.settings_dict
+    return (
+        f"host={settings['HOST'] or '127.0.0.1'} port={settings['PORT'] or 5432} "
+        f"dbname={settings['NAME']} user={settings['USER']}"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_writers_lose_no_update_and_retries_are_counted(settings):
+    settings.RIVANE_MAX_CONFLICT_RETRIES = 100
+    books = make_books()
+    account_id = books.account("1000").id
+    threads, per_thread = 8, 15
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        lane = uuid.uuid4()
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                apply_delta(Actor.system(), lane=lane, account_id=account_id, delta=n * 100 + i + 1)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+    assert errors == []
+    expected = sum(n * 100 + i + 1 for n in range(threads) for i in range(per_thread))
+    balance = AccountBalance.objects.get(account_id=account_id)
+    assert balance.balance_minor == expected
+    assert balance.version == threads * per_thread
+    hot = ContentionCounter.objects.get(table_name="account_balance", row_id=str(account_id))
+    assert hot.retries > 0
+    assert hot.exhausted == 0
+
+
+def hold_row_then_commit(table: str, row_id, started: threading.Event) -> None:
+    """Update a row in a plain transaction and commit only once another session waits on it."""
+    with psycopg.connect(db_dsn(), autocommit=False) as conn:
+        conn.execute(f"UPDATE {table} SET version = version WHERE id = %s", [str(row_id)])
+        started.set()
+        for _ in range(500):
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).fetchone()[0]
+            if waiting:
+                break
+            threading.Event().wait(0.01)
+        conn.commit()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_exhausted_retries_give_503_problem_and_leave_no_trace(settings, api):
+    settings.RIVANE_MAX_CONFLICT_RETRIES = 0
+    books = make_books()
+    entry = (
+        api["accountant"]
+        .post(
+            "/v1/journal-entries",
+            entry_body(
+                books,
+                [
+                    line(books.account("6000"), "DEBIT", 700),
+                    line(books.account("1000"), "CREDIT", 700),
+                ],
+            ),
+            format="json",
+        )
+        .json()
+    )
+    outbox_before = OutboxEvent.objects.count()
+    audit_before = AuditEvent.objects.count()
+    bank_balance = AccountBalance.objects.get(account=books.account("1000"))
+
+    started = threading.Event()
+    blocker = threading.Thread(
+        target=hold_row_then_commit, args=("account_balance", bank_balance.id, started)
+    )
+    blocker.start()
+    started.wait(5)
+    response = api["accountant"].post(f"/v1/journal-entries/{entry['id']}/submit")
+    blocker.join()
+
+    problem = assert_problem(response, 503, "concurrency_retry_exhausted")
+    assert response["Retry-After"] == "1"
+    assert problem["attempts"] == 1
+    assert JournalEntry.objects.get(pk=entry["id"]).status == "DRAFT"
+    assert AccountBalance.objects.get(pk=bank_balance.pk).balance_minor == 0
+    assert OutboxEvent.objects.count() == outbox_before
+    assert AuditEvent.objects.count() == audit_before
+    counter = ContentionCounter.objects.get(
+        table_name="account_balance", row_id=str(bank_balance.account_id)
+    )
+    assert counter.exhausted == 1
+    assert_invariants_hold()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_conflict_is_retried_and_then_succeeds(settings, api):
+    settings.RIVANE_MAX_CONFLICT_RETRIES = 3
+    books = make_books()
+    entry = (
+        api["accountant"]
+        .post(
+            "/v1/journal-entries",
+            entry_body(
+                books,
+                [
+                    line(books.account("6000"), "DEBIT", 700),
+                    line(books.account("1000"), "CREDIT", 700),
+                ],
+            ),
+            format="json",
+        )
+        .json()
+    )
+    bank_balance = AccountBalance.objects.get(account=books.account("1000"))
+    started = threading.Event()
+    blocker = threading.Thread(
+        target=hold_row_then_commit, args=("account_balance", bank_balance.id, started)
+    )
+    blocker.start()
+    started.wait(5)
+    response = api["accountant"].post(f"/v1/journal-entries/{entry['id']}/submit")
+    blocker.join()
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "POSTED"
+    counter = ContentionCounter.objects.get(
+        table_name="account_balance", row_id=str(bank_balance.account_id)
+    )
+    assert (counter.retries, counter.exhausted) == (1, 0)
+    assert OutboxEvent.objects.filter(event_type="gl.journal_entry.posted").count() == 1
+    assert_invariants_hold()
+
+
+@pytest.mark.django_db
+def test_rejected_command_leaves_no_event_and_only_its_rejection_audit():
+    with pytest.raises(DomainError):
+        emit_then_fail(Actor.system())
+    assert not OutboxEvent.objects.filter(event_type="test.should_not_escape").exists()
+    rows = list(AuditEvent.objects.filter(action="test.emit_then_fail"))
+    assert [(r.outcome, r.reason_code) for r in rows] == [("REJECTED", "validation_error")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_command_refuses_to_run_inside_another_transaction():
+    from django.db import transaction
+
+    with pytest.raises(NestedUnitOfWork), transaction.atomic():
+        make_books()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_money_commands_run_serializable():
+    seen = []
+
+    @command("test.isolation")
+    def isolation(actor):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW transaction_isolation")
+            seen.append(cursor.fetchone()[0])
+
+    isolation(Actor.system())
+    assert seen == ["serializable"]

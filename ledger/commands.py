@@ -279,7 +279,11 @@ def _valid_uuid(value: Any) -> bool:
 def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
     if entry.status in allowed:
         return
-    extra = {"object_type": "journal_entry", "object_id": str(entry.id), "status": entry.status}
+    extra = {
+        "object_type": "journal_entry",
+        "object_id": str(entry.id),
+        "entry_status": entry.status,
+    }
     if entry.status in (Status.POSTED, Status.VOID):
         raise JournalEntryImmutable(
             f"Entry is {entry.status}: it cannot be {action}. "

@@ -31,15 +31,16 @@ DRF_PROBLEMS: list[tuple[type[exceptions.APIException], int, str, str]] = [
 def problem_body(
     *, status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> dict[str, Any]:
-    return {
+    standard = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
         "status": status,
         "detail": detail,
         "instance": instance,
         "code": code,
-        **extra,
     }
+    # Extra members never shadow the standard ones.
+    return {**standard, **{k: v for k, v in extra.items() if k not in standard}}
 
 
 def problem_response(request: HttpRequest, status: int, code: str, title: str, detail: str):
@@ -60,13 +61,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     instance = request.path if request is not None else ""
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
+        extra = {k: v for k, v in exc.extra.items() if k not in {"status", "code", "title"}}
         body = problem_body(
             status=exc.status,
             code=exc.code,
             title=exc.title,
             detail=exc.detail,
             instance=instance,
-            **exc.extra,
+            **extra,
         )
         headers = exc.headers
     else:

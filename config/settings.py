@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +90,8 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # Bodies above this are refused with 413 before they reach a view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+# The new-entry form posts about five fields a line; entries go up to 10,000 lines.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 60_000
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -35,6 +35,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payables.view_payment",
         "platform_integrity.view_auditevent",
         "platform_integrity.view_contentioncounter",
+        "platform_integrity.view_accountbalance",
+        "platform_integrity.view_outboxevent",
+        "platform_integrity.view_apitoken",
+        "platform_integrity.view_idempotencykey",
     ],
     "ap_clerk": [
         "ledger.view_entity",

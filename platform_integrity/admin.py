@@ -1,0 +1,85 @@
+"""Read-only admin for the integrity tables: the audit log, balances, outbox, contention, tokens.
+
+Nothing here can be added, changed or deleted; the database refuses it for the audit log too.
+"""
+
+from django.contrib import admin
+
+from platform_integrity.models import (
+    AccountBalance,
+    ApiToken,
+    AuditEvent,
+    ContentionCounter,
+    IdempotencyKey,
+    OutboxEvent,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "occurred_at",
+        "actor",
+        "channel",
+        "ip",
+        "action",
+        "object_type",
+        "object_id",
+        "outcome",
+        "reason_code",
+    ]
+    list_filter = ["outcome", "channel", "action"]
+    search_fields = ["object_id"]
+    date_hierarchy = "occurred_at"
+    ordering = ["-id"]
+
+
+@admin.register(AccountBalance)
+class AccountBalanceAdmin(ReadOnlyAdmin):
+    list_display = ["account", "entity", "balance_minor", "currency_code", "version", "updated_at"]
+    list_filter = ["entity"]
+    search_fields = ["account__code", "account__name"]
+    list_select_related = ["account", "entity"]
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "event_type", "entity_id", "occurred_at", "position", "published_at"]
+    list_filter = ["event_type"]
+    ordering = ["-id"]
+
+
+@admin.register(ContentionCounter)
+class ContentionCounterAdmin(ReadOnlyAdmin):
+    list_display = ["table_name", "row_id", "retries", "exhausted", "last_seen_at"]
+    ordering = ["-retries"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    list_display = ["prefix", "user", "created_at", "revoked_at"]
+    exclude = ["key_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for f in super().get_readonly_fields(request, obj) if f != "key_hash"]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ["scope", "key", "entity_id", "object_id", "created_at"]
+    search_fields = ["key", "object_id"]

@@ -176,26 +176,27 @@ def save_lines(entry: JournalEntry, rows: list[JournalEntryLine]) -> None:
     entry.total_debit_minor = sum(r.functional_amount_minor for r in rows if r.direction == DEBIT)
 
 
-def post(actor: Actor, entry: JournalEntry) -> JournalEntry:
+def movements_of(rows: list[JournalEntryLine]) -> dict[UUID, int]:
+    deltas: dict[UUID, int] = defaultdict(int)
+    for row in rows:
+        deltas[row.coa_account_id] += row.signed_functional_minor
+    return deltas
+
+
+def post(
+    actor: Actor, entry: JournalEntry, rows: list[JournalEntryLine] | None = None
+) -> JournalEntry:
     """Post a locked entry: status, every affected balance, audit and event, in this transaction.
 
-    One aggregate query and one balance update per account, however many lines.
+    One balance update per account, however many lines. `rows` are the lines when
+    this transaction just wrote them; otherwise one aggregate query reads them.
+    Reading fewer shared index pages under SERIALIZABLE also means fewer false
+    conflicts with writers of other entities.
     """
     open_period(entry.period)
-    movements = (
-        JournalEntryLine.objects.filter(journal_entry=entry)
-        .values("coa_account_id")
-        .annotate(
-            delta=Sum(
-                Case(
-                    When(direction=DEBIT, then=F("functional_amount_minor")),
-                    default=-F("functional_amount_minor"),
-                )
-            )
-        )
-    )
-    deltas = {row["coa_account_id"]: row["delta"] for row in movements}
+    deltas = movements_of(rows) if rows is not None else _stored_movements(entry)
     entry.post()
+
     entry.posted_at = timezone.now()
     entry._history_user = actor.user
     entry.save()
@@ -219,6 +220,22 @@ def post(actor: Actor, entry: JournalEntry) -> JournalEntry:
     )
     outbox.emit("gl.journal_entry.posted", journal_entry_event(entry))
     return entry
+
+
+def _stored_movements(entry: JournalEntry) -> dict[UUID, int]:
+    movements = (
+        JournalEntryLine.objects.filter(journal_entry=entry)
+        .values("coa_account_id")
+        .annotate(
+            delta=Sum(
+                Case(
+                    When(direction=DEBIT, then=F("functional_amount_minor")),
+                    default=-F("functional_amount_minor"),
+                )
+            )
+        )
+    )
+    return {row["coa_account_id"]: row["delta"] for row in movements}
 
 
 def journal_entry_event(entry: JournalEntry) -> dict[str, Any]:
@@ -265,7 +282,7 @@ def post_entry(
     entry._history_user = actor.user
     entry.save()
     save_lines(entry, rows)
-    return post(actor, entry)
+    return post(actor, entry, rows)
 
 
 def required_account(entity: Entity, role: str) -> Account:

@@ -66,12 +66,15 @@ def record(
 ) -> AuditEvent:
     """Append one row to the unit of work's chain (its advisory lock orders the chain)."""
     uow = current()
-    prev_hash = (
-        AuditEvent.objects.filter(chain=uow.chain)
-        .order_by("-id")
-        .values_list("hash", flat=True)
-        .first()
-    ) or ""
+    # The chain's head is read once per transaction (the advisory lock keeps it ours).
+    if uow.audit_head is None:
+        uow.audit_head = (
+            AuditEvent.objects.filter(chain=uow.chain)
+            .order_by("-id")
+            .values_list("hash", flat=True)
+            .first()
+        ) or ""
+    prev_hash = uow.audit_head
     event = AuditEvent(
         chain=uow.chain,
         occurred_at=timezone.now(),
@@ -88,6 +91,7 @@ def record(
     )
     event.hash = chain_hash(prev_hash, hashed_fields(event))
     event.save(force_insert=True)
+    uow.audit_head = event.hash
     return event
 
 

@@ -45,6 +45,11 @@ from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError, NestedUnitOfWork
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
+# A sequential scan takes a relation-level SIRead lock, so under SERIALIZABLE it
+# conflicts with every concurrent writer of that table, whichever entity it
+# writes to (the PostgreSQL manual's advice: encourage index scans). Small
+# tables tempt the planner into those scans; commands never need them.
+SERIALIZABLE_SETUP = "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; SET LOCAL enable_seqscan = off"
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.25
 
@@ -61,6 +66,7 @@ class UnitOfWork:
     attempt: int = 0
     locking: list[tuple[str, str]] = field(default_factory=list)
     lock_rank: int = -1
+    audit_head: str | None = None
 
 
 _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
@@ -145,7 +151,7 @@ def command(
 def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
     max_retries = settings.RIVANE_MAX_CONFLICT_RETRIES
     while True:
-        uow.locking, uow.lock_rank = [], -1
+        uow.locking, uow.lock_rank, uow.audit_head = [], -1, None
         token = _current.set(uow)
         try:
             with transaction.atomic(durable=True):
@@ -153,7 +159,7 @@ def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
                     # A test case's wrapping transaction has begun already; everywhere
                     # else this is the first statement of the transaction, as it must be.
                     with connection.cursor() as cursor:
-                        cursor.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                        cursor.execute(SERIALIZABLE_SETUP)
                 return fn(uow.actor, **kwargs)
         except OperationalError as exc:
             if not is_retryable(exc):
@@ -178,6 +184,7 @@ def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
 def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
     from platform_integrity import audit, outbox
 
+    uow.audit_head = None
     token = _current.set(uow)
     try:
         with transaction.atomic(durable=True):

@@ -89,11 +89,9 @@ class TrialBalanceApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         as_of = filters.validated_data.get("as_of")
-        if as_of is not None and as_of >= date.today():
-            as_of_for_query = None
-        else:
-            as_of_for_query = as_of
-        report = selectors.trial_balance(entity, as_of_for_query)
+        # As of today or later the running balances are the answer as they stand.
+        historical = as_of if as_of is not None and as_of < date.today() else None
+        report = selectors.trial_balance(entity, historical)
         report["as_of"] = (as_of or date.today()).isoformat()
         return Response(report)
 
@@ -308,7 +306,7 @@ class JournalEntryDetailApi(APIView):
 
 
 class JournalEntryActionApi(APIView):
-    """Base for POST /journal-entries/{id}/<action>: validate, call the command, return the entry."""
+    """POST /journal-entries/{id}/<action>: validate, call the command, return the entry."""
 
     command = None
     perm = "ledger.prepare_journalentry"

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from platform_integrity.models import AuditEvent
-from platform_integrity.unit_of_work import current
+from platform_integrity.models import AuditChainHead, AuditEvent
+from platform_integrity.unit_of_work import UnitOfWork, current
 
 MAX_LISTED_ITEMS = 50
 
@@ -64,17 +64,15 @@ def record(
     reason_code: str = "",
     payload: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one row to the unit of work's chain (its advisory lock orders the chain)."""
+    """Chain one row onto the unit of work's chain; it is written by `flush` before commit.
+
+    The chain's advisory lock, held by the unit of work, makes the head ours to extend.
+    """
     uow = current()
-    # The chain's head is read once per transaction (the advisory lock keeps it ours).
     if uow.audit_head is None:
-        uow.audit_head = (
-            AuditEvent.objects.filter(chain=uow.chain)
-            .order_by("-id")
-            .values_list("hash", flat=True)
-            .first()
-        ) or ""
-    prev_hash = uow.audit_head
+        head = AuditChainHead.objects.filter(chain=uow.chain).values_list("head_hash").first()
+        uow.audit_head_stored = head is not None
+        uow.audit_head = head[0] if head else ""
     event = AuditEvent(
         chain=uow.chain,
         occurred_at=timezone.now(),
@@ -87,12 +85,26 @@ def record(
         outcome=outcome,
         reason_code=reason_code,
         payload=canonical(payload or {}),
-        prev_hash=prev_hash,
+        prev_hash=uow.audit_head,
     )
-    event.hash = chain_hash(prev_hash, hashed_fields(event))
-    event.save(force_insert=True)
+    event.hash = chain_hash(event.prev_hash, hashed_fields(event))
     uow.audit_head = event.hash
+    uow.audit_rows.append(event)
     return event
+
+
+def flush(uow: UnitOfWork) -> None:
+    """Write the unit's audit rows in one INSERT and move the chain head past them."""
+    if not uow.audit_rows:
+        return
+    rows = AuditEvent.objects.bulk_create(uow.audit_rows)
+    last = rows[-1]
+    if uow.audit_head_stored:
+        AuditChainHead.objects.filter(chain=uow.chain).update(head_hash=last.hash, head_id=last.id)
+    else:
+        AuditChainHead.objects.create(chain=uow.chain, head_hash=last.hash, head_id=last.id)
+        uow.audit_head_stored = True
+    uow.audit_rows = []
 
 
 def verify_chains() -> list[str]:
@@ -106,4 +118,8 @@ def verify_chains() -> list[str]:
         if chain_hash(event.prev_hash, hashed_fields(event)) != event.hash:
             problems.append(f"audit #{event.id} ({event.chain}): hash does not match its content")
         last_hash[event.chain] = event.hash
+    heads = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
+    for chain in sorted(set(heads) | set(last_hash)):
+        if heads.get(chain) != last_hash.get(chain):
+            problems.append(f"chain {chain}: its recorded head is not its last row (rows missing)")
     return problems

@@ -61,6 +61,27 @@ class AuditEvent(models.Model):
         return f"{self.action} {self.object_type}:{self.object_id} {self.outcome}"
 
 
+class AuditChainHead(models.Model):
+    """The latest hash of each audit chain.
+
+    Commands read and update this one row instead of searching `audit_event` for
+    the chain's tail: an in-place (HOT) update of a row nobody else writes gives
+    SERIALIZABLE transactions of other entities nothing to conflict with, where
+    an index search of the shared audit table did. It also lets
+    `verify_audit_chain` notice rows cut from the end of a chain.
+    """
+
+    chain = models.CharField(max_length=64, primary_key=True)
+    head_hash = models.CharField(max_length=64)
+    head_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "audit_chain_head"
+
+    def __str__(self) -> str:
+        return f"{self.chain} @ {self.head_id}"
+
+
 class OutboxEvent(models.Model):
     """An event written in the same transaction as the change it describes.
 

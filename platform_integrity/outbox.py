@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from platform_integrity.models import OutboxEvent
-from platform_integrity.unit_of_work import current
+from platform_integrity.unit_of_work import UnitOfWork, current
 
 
 def emit(event_type: str, payload: dict[str, Any]) -> OutboxEvent:
@@ -14,14 +13,19 @@ def emit(event_type: str, payload: dict[str, Any]) -> OutboxEvent:
 
 
 def emit_many(event_type: str, payloads: list[dict[str, Any]]) -> list[OutboxEvent]:
+    """Queue events on the unit of work; `flush` writes them in its transaction."""
     uow = current()
-    assert connection.in_atomic_block
     now = timezone.now()
-    return OutboxEvent.objects.bulk_create(
-        [
-            OutboxEvent(
-                event_type=event_type, entity_id=uow.entity_id, occurred_at=now, payload=payload
-            )
-            for payload in payloads
-        ]
-    )
+    events = [
+        OutboxEvent(event_type=event_type, entity_id=uow.entity_id, occurred_at=now, payload=p)
+        for p in payloads
+    ]
+    uow.events.extend(events)
+    return events
+
+
+def flush(uow: UnitOfWork) -> None:
+    """Write every queued event in one INSERT, inside the transaction of the change."""
+    if uow.events:
+        OutboxEvent.objects.bulk_create(uow.events)
+        uow.events = []

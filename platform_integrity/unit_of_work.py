@@ -10,7 +10,8 @@ A command decorated with `@command(...)`:
    so the SERIALIZABLE transaction that follows sees fresh rows instead of
    failing with 40001 and retrying — that retry storm is what makes the naive
    "SERIALIZABLE + SELECT FOR UPDATE" design collapse at 16+ writers. The same
-   lock orders the entity's audit hash chain;
+   lock orders the entity's audit hash chain. A shared gate beside it lets a
+   unit that did conflict retry alone (see `Serialization`);
 3. runs the command at SERIALIZABLE, where it still locks every parent row it
    changes through `locks.lock_rows` (fixed table order, ids ascending);
 4. re-runs the whole command on 40001 / 40P01 with bounded, jittered
@@ -31,8 +32,7 @@ import functools
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
@@ -66,7 +66,16 @@ class UnitOfWork:
     attempt: int = 0
     locking: list[tuple[str, str]] = field(default_factory=list)
     lock_rank: int = -1
+    # Written together just before commit (see `_flush`): one INSERT each.
+    audit_rows: list = field(default_factory=list)
+    events: list = field(default_factory=list)
     audit_head: str | None = None
+    audit_head_stored: bool = False
+
+    def reset(self) -> None:
+        """Forget everything a failed attempt gathered."""
+        self.locking, self.lock_rank = [], -1
+        self.audit_rows, self.events, self.audit_head = [], [], None
 
 
 _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
@@ -91,18 +100,50 @@ def advisory_key(chain: str) -> int:
     )
 
 
-@contextmanager
-def chain_lock(chain: str) -> Iterator[None]:
-    """Session-level advisory lock, taken in autocommit before the transaction begins."""
-    key = advisory_key(chain)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
+GATE_KEY = advisory_key("rivane:money-writes")
+
+
+class Serialization:
+    """The advisory locks around one unit of work, taken in autocommit before BEGIN.
+
+    - The entity's lock, exclusive: one writer of an entity's rows at a time, each
+      starting after the previous one committed (no 40001 storms on hot rows).
+    - The money-writes gate, shared by every unit of work. Units of different
+      entities run side by side, but SSI tracks reads per index page, so on small
+      shared indexes (the ledger triggers', foreign-key checks') they can fail each
+      other with false 40001s. A unit that hit one `escalate`s: it trades its shared
+      hold for the exclusive one, so its next attempt runs while no other money
+      write does and cannot fail that way again — optimistic first, pessimistic on
+      conflict, and the retry bound is reached only by real, external contention.
+
+    Order: the entity lock first, then the gate. A unit waiting for an entity holds
+    no gate, so an escalating unit (which holds its entity) never waits on it.
+    """
+
+    def __init__(self, chain: str) -> None:
+        self.entity_key = advisory_key(chain)
+        self.exclusive = False
+
+    def __enter__(self) -> Serialization:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [self.entity_key])
+            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
+        return self
+
+    def escalate(self) -> None:
+        if self.exclusive:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [GATE_KEY])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [GATE_KEY])
+        self.exclusive = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        gate_unlock = "pg_advisory_unlock" if self.exclusive else "pg_advisory_unlock_shared"
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+                cursor.execute(f"SELECT {gate_unlock}(%s)", [GATE_KEY])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.entity_key])
         except DatabaseError:
             # A dead connection has released its locks already; start afresh.
             connection.close()
@@ -139,8 +180,9 @@ def command(
                 raise NestedUnitOfWork(f"{name} must be the outermost transaction")
             entity_id = entity_of(**kwargs) if entity_of else None
             chain = chain_for(entity_id)
-            with chain_lock(chain):
-                return _run(fn, UnitOfWork(name, actor, chain, entity_id), kwargs)
+            with Serialization(chain) as serialization:
+                uow = UnitOfWork(name, actor, chain, entity_id)
+                return _run(fn, uow, serialization, kwargs)
 
         run.command_name = name  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]
@@ -148,10 +190,12 @@ def command(
     return decorate
 
 
-def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
+def _run(
+    fn: Callable[..., R], uow: UnitOfWork, serialization: Serialization, kwargs: dict[str, Any]
+) -> R:
     max_retries = settings.RIVANE_MAX_CONFLICT_RETRIES
     while True:
-        uow.locking, uow.lock_rank, uow.audit_head = [], -1, None
+        uow.reset()
         token = _current.set(uow)
         try:
             with transaction.atomic(durable=True):
@@ -160,7 +204,9 @@ def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
                     # else this is the first statement of the transaction, as it must be.
                     with connection.cursor() as cursor:
                         cursor.execute(SERIALIZABLE_SETUP)
-                return fn(uow.actor, **kwargs)
+                result = fn(uow.actor, **kwargs)
+                _flush(uow)
+                return result
         except OperationalError as exc:
             if not is_retryable(exc):
                 raise
@@ -173,6 +219,7 @@ def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
                     retry_after_seconds=1,
                 ) from exc
             time.sleep(backoff_seconds(uow.attempt))
+            serialization.escalate()
             uow.attempt += 1
         except DomainError as err:
             _record_rejection(uow, err, kwargs)
@@ -181,10 +228,17 @@ def _run(fn: Callable[..., R], uow: UnitOfWork, kwargs: dict[str, Any]) -> R:
             _current.reset(token)
 
 
+def _flush(uow: UnitOfWork) -> None:
+    from platform_integrity import audit, outbox
+
+    audit.flush(uow)
+    outbox.flush(uow)
+
+
 def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
     from platform_integrity import audit, outbox
 
-    uow.audit_head = None
+    uow.reset()
     token = _current.set(uow)
     try:
         with transaction.atomic(durable=True):
@@ -197,7 +251,9 @@ def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any])
                 reason_code=err.code,
                 payload=payload,
             )
+            audit.flush(uow)
             if err.rejection_event:
                 outbox.emit(err.rejection_event, {**payload, "audit_event_id": row.id})
+            outbox.flush(uow)
     finally:
         _current.reset(token)

@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from ledger.models import JournalEntry
 from platform_integrity import audit, outbox
@@ -15,7 +15,14 @@ from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, NestedUnitOfWork, ValidationFailed
 from platform_integrity.models import AccountBalance, AuditEvent, ContentionCounter, OutboxEvent
 from platform_integrity.unit_of_work import command
-from tests.conftest import assert_invariants_hold, assert_problem, entry_body, line, make_books
+from tests.conftest import (
+    assert_invariants_hold,
+    assert_problem,
+    entry_body,
+    line,
+    make_books,
+    posted_entry,
+)
 
 
 @command("test.apply_delta", entity_of=lambda *, lane, **_: lane)
@@ -206,3 +213,57 @@ def test_money_commands_run_serializable():
 
     isolation(Actor.system())
     assert seen == ["serializable"]
+
+
+def advisory_modes() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+            "ORDER BY mode"
+        )
+        return [mode for (mode,) in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_conflict_the_retry_runs_alone_behind_the_exclusive_gate(settings):
+    settings.RIVANE_MAX_CONFLICT_RETRIES = 2
+    seen: list[list[str]] = []
+
+    @command("test.gate", entity_of=lambda **_: uuid.uuid4())
+    def observe(actor):
+        seen.append(advisory_modes())
+        if len(seen) == 1:
+            # What psycopg raises on SQLSTATE 40001, as Django wraps it.
+            raise OperationalError("conflict") from psycopg.errors.SerializationFailure()
+
+    observe(Actor.system())
+    # First attempt: its entity exclusively, the gate shared. Retry: both exclusive.
+    assert seen == [["ExclusiveLock", "ShareLock"], ["ExclusiveLock", "ExclusiveLock"]]
+    assert advisory_modes() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_units_of_many_entities_racing_never_exhaust_a_tight_retry_bound(settings):
+    settings.RIVANE_MAX_CONFLICT_RETRIES = 1
+    entities = [make_books(f"Entity {n}") for n in range(6)]
+    barrier = threading.Barrier(len(entities))
+    failures: list[BaseException] = []
+
+    def post_entries(books) -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                posted_entry(books, 1_000)
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post_entries, args=(b,)) for b in entities]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert JournalEntry.objects.filter(status="POSTED").count() == 30
+    assert_invariants_hold()

@@ -345,10 +345,11 @@ def payment_submit(
     )
     payment.submit(at=timezone.now())
     payment._history_user = actor.user
-    payment.save(force_insert=True)
     bill.in_flight_payment = payment
     bill._history_user = actor.user
-    bill.save(update_fields=["in_flight_payment"])
+    if not post:
+        payment.save(force_insert=True)
+        bill.save(update_fields=["in_flight_payment"])
     if external_id:
         idempotency.remember(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request, payment.id)
     audit.record(
@@ -365,6 +366,8 @@ def payment_submit(
     )
     outbox.emit("payment.submitted", events.payment_event(payment, bill))
     if post:
+        # Submitted and posted in one transaction: nobody can see the in-between
+        # state, so the rows are written once, as posted (the audit has both steps).
         _post(actor, payment, bill, vendor)
     return payment
 
@@ -442,9 +445,12 @@ def _post(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor) -> None:
     payment.carrying_functional_minor = carrying
     payment.journal_entry = entry
     payment._history_user = actor.user
-    payment.save(
-        update_fields=["status", "posted_at", "carrying_functional_minor", "journal_entry"]
-    )
+    if payment._state.adding:
+        payment.save(force_insert=True)
+    else:
+        payment.save(
+            update_fields=["status", "posted_at", "carrying_functional_minor", "journal_entry"]
+        )
     bill.balance_due_minor -= payment.amount_minor
     bill.in_flight_payment = None
     _settle_status(bill)

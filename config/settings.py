@@ -102,7 +102,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "platform_integrity.problems.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "platform_integrity.schema.ViewScopedAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -110,6 +110,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ledger, payables and platform integrity for finance teams.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "JournalEntryStatusEnum": "ledger.models.JournalEntry.Status",
+        "PeriodStatusEnum": "ledger.models.Period.Status",
+        "BillStatusEnum": "payables.models.Bill.Status",
+        "PaymentStatusEnum": "payables.models.Payment.Status",
+        "PaymentRunStatusEnum": "payables.models.PaymentRun.Status",
+    },
 }
 
 CELERY_BROKER_URL = REDIS_URL

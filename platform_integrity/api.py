@@ -1,14 +1,45 @@
 """Platform endpoints: audit events, the event feed, contention."""
 
 from django.db.models import F
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
 from platform_integrity.roles import has_perm
+from platform_integrity.schema import object_schema
 
 MAX_PAGE = 500
+
+EVENT_FEED_FIELDS = {
+    "events": inline_serializer(
+        "Event",
+        {
+            "id": serializers.CharField(),
+            "type": serializers.CharField(),
+            "occurred_at": serializers.DateTimeField(),
+            "entity_id": serializers.CharField(allow_null=True),
+            "payload": serializers.JSONField(),
+        },
+        many=True,
+    ),
+    "next_cursor": serializers.CharField(),
+}
+
+CONTENTION_FIELDS = {
+    "rows": inline_serializer(
+        "ContendedRow",
+        {
+            "table": serializers.CharField(),
+            "row_id": serializers.CharField(),
+            "conflict_retries": serializers.IntegerField(),
+            "retry_exhaustions": serializers.IntegerField(),
+            "last_seen_at": serializers.DateTimeField(),
+        },
+        many=True,
+    )
+}
 
 
 class LimitSerializer(serializers.Serializer):
@@ -46,6 +77,14 @@ class AuditEventListApi(APIView):
                 "hash",
             ]
 
+    @object_schema(
+        "AuditEventPage",
+        {
+            "results": OutputSerializer(many=True),
+            "next_cursor": serializers.CharField(allow_null=True),
+        },
+        FilterSerializer,
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -72,6 +111,7 @@ class EventFeedApi(APIView):
     class FilterSerializer(LimitSerializer):
         after = serializers.IntegerField(required=False, min_value=0, default=0)
 
+    @object_schema("EventFeed", EVENT_FEED_FIELDS, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -101,6 +141,7 @@ class EventFeedApi(APIView):
 class ContentionApi(APIView):
     permission_classes = [has_perm("platform_integrity.view_contentioncounter")]
 
+    @object_schema("Contention", CONTENTION_FIELDS, LimitSerializer)
     def get(self, request):
         filters = LimitSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -3,6 +3,7 @@
 from typing import Any
 from uuid import UUID
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
@@ -178,3 +179,34 @@ def journal_entry_body(entry: JournalEntry, *, with_lines: bool = True) -> dict[
         lines = JournalEntryLine.objects.filter(journal_entry=entry).order_by("line_no")
         body["lines"] = LineOutput(lines, many=True).data
     return body
+
+
+TRIAL_BALANCE_FIELDS = {
+    "entity_id": serializers.CharField(),
+    "as_of": serializers.DateField(),
+    "currency_code": serializers.CharField(),
+    "rows": inline_serializer(
+        "TrialBalanceRow",
+        {
+            "account_id": serializers.CharField(),
+            "code": serializers.CharField(),
+            "name": serializers.CharField(),
+            "type": serializers.CharField(),
+            "debit_minor": serializers.IntegerField(),
+            "credit_minor": serializers.IntegerField(),
+        },
+        many=True,
+    ),
+    "total_debit_minor": serializers.IntegerField(),
+    "total_credit_minor": serializers.IntegerField(),
+}
+
+BALANCE_FIELDS = {
+    "id": serializers.CharField(),
+    "account_id": serializers.CharField(),
+    "entity_id": serializers.CharField(),
+    "balance_minor": serializers.IntegerField(),
+    "currency_code": serializers.CharField(),
+    "version": serializers.IntegerField(),
+    "updated_at": serializers.DateTimeField(),
+}

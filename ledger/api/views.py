@@ -3,13 +3,15 @@
 from datetime import date
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import commands, selectors
 from ledger.api.serializers import (
+    BALANCE_FIELDS,
+    TRIAL_BALANCE_FIELDS,
     AccountOutput,
     EntityOutput,
     FxRateOutput,
@@ -22,6 +24,7 @@ from ledger.models import Account, Entity, FxRate, JournalEntry, Period
 from platform_integrity.context import Actor
 from platform_integrity.models import AccountBalance
 from platform_integrity.roles import has_perm
+from platform_integrity.schema import list_schema, object_schema
 
 MANAGE = has_perm("ledger.manage_entity")
 
@@ -40,6 +43,7 @@ class EntityListCreateApi(APIView):
         perm = "ledger.manage_entity" if self.request.method == "POST" else "ledger.view_entity"
         return [has_perm(perm)()]
 
+    @list_schema("EntityList", EntityOutput)
     def get(self, request):
         return Response({"results": EntityOutput(Entity.objects.order_by("name"), many=True).data})
 
@@ -64,6 +68,7 @@ class EntityDetailApi(APIView):
         perm = "ledger.manage_entity" if self.request.method == "PATCH" else "ledger.view_entity"
         return [has_perm(perm)()]
 
+    @extend_schema(responses={200: EntityOutput})
     def get(self, request, entity_id):
         return Response(EntityOutput(get_object_or_404(Entity, pk=entity_id)).data)
 
@@ -84,6 +89,7 @@ class TrialBalanceApi(APIView):
     class FilterSerializer(serializers.Serializer):
         as_of = serializers.DateField(required=False)
 
+    @object_schema("TrialBalance", TRIAL_BALANCE_FIELDS, FilterSerializer)
     def get(self, request, entity_id):
         entity = get_object_or_404(Entity, pk=entity_id)
         filters = self.FilterSerializer(data=request.query_params)
@@ -110,6 +116,7 @@ class AccountListCreateApi(APIView):
         perm = "ledger.manage_entity" if self.request.method == "POST" else "ledger.view_account"
         return [has_perm(perm)()]
 
+    @list_schema("AccountList", AccountOutput, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -129,6 +136,7 @@ class AccountListCreateApi(APIView):
 class AccountDetailApi(APIView):
     permission_classes = [has_perm("ledger.view_account")]
 
+    @extend_schema(responses={200: AccountOutput})
     def get(self, request, account_id):
         return Response(AccountOutput(get_object_or_404(Account, pk=account_id)).data)
 
@@ -136,6 +144,7 @@ class AccountDetailApi(APIView):
 class AccountBalanceApi(APIView):
     permission_classes = [has_perm("ledger.view_account")]
 
+    @object_schema("AccountBalance", BALANCE_FIELDS)
     def get(self, request, account_id):
         balance = get_object_or_404(AccountBalance, account_id=account_id)
         return Response(
@@ -165,6 +174,7 @@ class PeriodListCreateApi(APIView):
         perm = "ledger.close_period" if self.request.method == "POST" else "ledger.view_period"
         return [has_perm(perm)()]
 
+    @list_schema("PeriodList", PeriodOutput, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -184,6 +194,7 @@ class PeriodListCreateApi(APIView):
 class PeriodDetailApi(APIView):
     permission_classes = [has_perm("ledger.view_period")]
 
+    @extend_schema(responses={200: PeriodOutput})
     def get(self, request, period_id):
         return Response(PeriodOutput(get_object_or_404(Period, pk=period_id)).data)
 
@@ -219,6 +230,7 @@ class FxRateListCreateApi(APIView):
         perm = "ledger.manage_fxrate" if self.request.method == "POST" else "ledger.view_fxrate"
         return [has_perm(perm)()]
 
+    @list_schema("FxRateList", FxRateOutput)
     def get(self, request):
         rates = FxRate.objects.order_by("base_currency", "quote_currency", "-as_of")[:1000]
         return Response({"results": FxRateOutput(rates, many=True).data})
@@ -258,6 +270,7 @@ class JournalEntryListCreateApi(APIView):
         )
         return [has_perm(perm)()]
 
+    @list_schema("JournalEntryList", JournalEntryOutput, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -290,6 +303,7 @@ class JournalEntryDetailApi(APIView):
         )
         return [has_perm(perm)()]
 
+    @extend_schema(responses={200: JournalEntryOutput})
     def get(self, request, entry_id):
         return Response(journal_entry_body(get_object_or_404(JournalEntry, pk=entry_id)))
 
@@ -329,10 +343,15 @@ class JournalEntryActionApi(APIView):
         return journal_entry_body(entry, with_lines=False)
 
 
+ENTRY_ACTION = {200: JournalEntryOutput}
+
+
+@extend_schema_view(post=extend_schema(request=None, responses=ENTRY_ACTION))
 class JournalEntrySubmitApi(JournalEntryActionApi):
     command = commands.journal_entry_submit
 
 
+@extend_schema_view(post=extend_schema(request=None, responses=ENTRY_ACTION))
 class JournalEntryApproveApi(JournalEntryActionApi):
     command = commands.journal_entry_approve
     perm = "ledger.approve_journalentry"
@@ -366,3 +385,13 @@ class JournalEntryReverseApi(JournalEntryActionApi):
         response = super().post(request, entry_id)
         response.status_code = status.HTTP_201_CREATED
         return response
+
+
+for _view, _status in (
+    (JournalEntryRejectApi, 200),
+    (JournalEntryVoidApi, 200),
+    (JournalEntryReverseApi, 201),
+):
+    extend_schema_view(
+        post=extend_schema(request=_view.InputSerializer, responses={_status: JournalEntryOutput})
+    )(_view)

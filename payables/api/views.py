@@ -21,6 +21,7 @@ from payables.models import Bill, Payment, PaymentRun
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
 from platform_integrity.roles import has_perm
+from platform_integrity.schema import list_schema
 
 MAX_MINOR = 2**63 - 1
 MAX_PAGE = 500
@@ -60,6 +61,7 @@ class VendorListCreateApi(APIView):
     def get_permissions(self):
         return _perms(self.request, read="payables.view_vendor", write="payables.manage_vendor")
 
+    @list_schema("VendorList", VendorOutput, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -113,6 +115,7 @@ class BillListCreateApi(APIView):
     def get_permissions(self):
         return _perms(self.request, read="payables.view_bill", write="payables.enter_bill")
 
+    @list_schema("BillList", BillSummaryOutput, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -177,6 +180,7 @@ class PaymentListCreateApi(APIView):
     def get_permissions(self):
         return _perms(self.request, read="payables.view_payment", write="payables.pay_bill")
 
+    @list_schema("PaymentList", PaymentOutput, FilterSerializer)
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

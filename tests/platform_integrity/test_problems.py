@@ -109,6 +109,19 @@ def test_schema_and_docs_are_served(api):
     schema = api["accountant"].get("/v1/schema/")
     assert schema.status_code == 200
     assert b"/v1/journal-entries" in schema.content
+    assert api["accountant"].get("/v1/docs/").status_code == 200
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    import yaml
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    schema = yaml.safe_load(target.read_text())
+    components = schema["components"]["schemas"]
+    assert {"reason_code", "reason"} <= components["JournalEntryRejectInput"]["properties"].keys()
+    assert "bill_id" in components["PaymentListCreateInput"]["properties"]
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
 def test_create_user_prints_a_working_token_last(capsys):

@@ -42,8 +42,13 @@ class PageSerializer(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, default=0)
 
 
-def _page(queryset, params: dict) -> list:
-    return list(queryset[params["offset"] : params["offset"] + params["limit"]])
+def _list(request, filter_class, select, output) -> Response:
+    """A filtered page of `select(**filters)`, as `{"results": [...]}`."""
+    filters = filter_class(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    params = dict(filters.validated_data)
+    limit, offset = params.pop("limit"), params.pop("offset")
+    return Response({"results": output(select(**params)[offset : offset + limit], many=True).data})
 
 
 # Vendors -----------------------------------------------------------------------------
@@ -63,12 +68,7 @@ class VendorListCreateApi(APIView):
 
     @list_schema("VendorList", VendorOutput, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        vendors = selectors.vendor_list(entity_id=filters.validated_data.get("entity_id"))
-        return Response(
-            {"results": VendorOutput(_page(vendors, filters.validated_data), many=True).data}
-        )
+        return _list(request, self.FilterSerializer, selectors.vendor_list, VendorOutput)
 
     @extend_schema(request=InputSerializer, responses={201: VendorOutput})
     def post(self, request):
@@ -117,12 +117,7 @@ class BillListCreateApi(APIView):
 
     @list_schema("BillList", BillSummaryOutput, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = dict(filters.validated_data)
-        page = {"limit": params.pop("limit"), "offset": params.pop("offset")}
-        bills = selectors.bill_list(**params)
-        return Response({"results": BillSummaryOutput(_page(bills, page), many=True).data})
+        return _list(request, self.FilterSerializer, selectors.bill_list, BillSummaryOutput)
 
     @extend_schema(request=InputSerializer, responses={201: BillOutput})
     def post(self, request):
@@ -182,12 +177,7 @@ class PaymentListCreateApi(APIView):
 
     @list_schema("PaymentList", PaymentOutput, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = dict(filters.validated_data)
-        page = {"limit": params.pop("limit"), "offset": params.pop("offset")}
-        payments = selectors.payment_list(**params)
-        return Response({"results": PaymentOutput(_page(payments, page), many=True).data})
+        return _list(request, self.FilterSerializer, selectors.payment_list, PaymentOutput)
 
     @extend_schema(request=InputSerializer, responses={201: PaymentOutput})
     def post(self, request):

@@ -100,48 +100,39 @@ def hold_row_then_commit(table: str, row_id, started: threading.Event) -> None:
         conn.commit()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_exhausted_retries_give_503_problem_and_leave_no_trace(settings, api):
-    settings.RIVANE_MAX_CONFLICT_RETRIES = 0
+def submit_while_the_bank_balance_is_held(api):
+    """Submit a small entry while a plain transaction holds (and then commits an update
+    of) the bank balance row the posting must lock: a real 40001 for the first attempt."""
     books = make_books()
-    entry = (
-        api["accountant"]
-        .post(
-            "/v1/journal-entries",
-            entry_body(
-                books,
-                [
-                    line(books.account("6000"), "DEBIT", 700),
-                    line(books.account("1000"), "CREDIT", 700),
-                ],
-            ),
-            format="json",
-        )
-        .json()
-    )
-    outbox_before = OutboxEvent.objects.count()
-    audit_before = AuditEvent.objects.count()
+    lines = [line(books.account("6000"), "DEBIT", 700), line(books.account("1000"), "CREDIT", 700)]
+    entry = api["accountant"].post("/v1/journal-entries", entry_body(books, lines), format="json")
     bank_balance = AccountBalance.objects.get(account=books.account("1000"))
-
+    before = (OutboxEvent.objects.count(), AuditEvent.objects.count())
     started = threading.Event()
     blocker = threading.Thread(
         target=hold_row_then_commit, args=("account_balance", bank_balance.id, started)
     )
     blocker.start()
     started.wait(5)
-    response = api["accountant"].post(f"/v1/journal-entries/{entry['id']}/submit")
+    response = api["accountant"].post(f"/v1/journal-entries/{entry.json()['id']}/submit")
     blocker.join()
+    counter = ContentionCounter.objects.get(
+        table_name="account_balance", row_id=str(bank_balance.account_id)
+    )
+    return entry.json(), response, bank_balance, before, counter
+
+
+@pytest.mark.django_db(transaction=True)
+def test_exhausted_retries_give_503_problem_and_leave_no_trace(settings, api):
+    settings.RIVANE_MAX_CONFLICT_RETRIES = 0
+    entry, response, bank_balance, before, counter = submit_while_the_bank_balance_is_held(api)
 
     problem = assert_problem(response, 503, "concurrency_retry_exhausted")
     assert response["Retry-After"] == "1"
     assert problem["attempts"] == 1
     assert JournalEntry.objects.get(pk=entry["id"]).status == "DRAFT"
     assert AccountBalance.objects.get(pk=bank_balance.pk).balance_minor == 0
-    assert OutboxEvent.objects.count() == outbox_before
-    assert AuditEvent.objects.count() == audit_before
-    counter = ContentionCounter.objects.get(
-        table_name="account_balance", row_id=str(bank_balance.account_id)
-    )
+    assert (OutboxEvent.objects.count(), AuditEvent.objects.count()) == before
     assert counter.exhausted == 1
     assert_invariants_hold()
 
@@ -149,36 +140,10 @@ def test_exhausted_retries_give_503_problem_and_leave_no_trace(settings, api):
 @pytest.mark.django_db(transaction=True)
 def test_a_conflict_is_retried_and_then_succeeds(settings, api):
     settings.RIVANE_MAX_CONFLICT_RETRIES = 3
-    books = make_books()
-    entry = (
-        api["accountant"]
-        .post(
-            "/v1/journal-entries",
-            entry_body(
-                books,
-                [
-                    line(books.account("6000"), "DEBIT", 700),
-                    line(books.account("1000"), "CREDIT", 700),
-                ],
-            ),
-            format="json",
-        )
-        .json()
-    )
-    bank_balance = AccountBalance.objects.get(account=books.account("1000"))
-    started = threading.Event()
-    blocker = threading.Thread(
-        target=hold_row_then_commit, args=("account_balance", bank_balance.id, started)
-    )
-    blocker.start()
-    started.wait(5)
-    response = api["accountant"].post(f"/v1/journal-entries/{entry['id']}/submit")
-    blocker.join()
+    _, response, _, _, counter = submit_while_the_bank_balance_is_held(api)
+
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "POSTED"
-    counter = ContentionCounter.objects.get(
-        table_name="account_balance", row_id=str(bank_balance.account_id)
-    )
     assert (counter.retries, counter.exhausted) == (1, 0)
     assert OutboxEvent.objects.filter(event_type="gl.journal_entry.posted").count() == 1
     assert_invariants_hold()

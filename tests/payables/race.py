@@ -8,6 +8,8 @@ from typing import Any
 
 from django.db import connection
 
+from platform_integrity.db import database_url
+
 
 def run_threads(*jobs: Callable[[], Any]) -> list[Any]:
     """Start every job behind one barrier; return each job's result (or the exception it raised)."""
@@ -31,8 +33,8 @@ def run_threads(*jobs: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def _pay_in_process(db_name: str, barrier, results, index: int, kwargs: dict) -> None:
-    os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
+def _pay_in_process(db_url: str, barrier, results, index: int, kwargs: dict) -> None:
+    os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
@@ -56,13 +58,15 @@ def _pay_in_process(db_name: str, barrier, results, index: int, kwargs: dict) ->
         child_connection.close()
 
 
-def run_processes(db_name: str, calls: list[dict]) -> list[tuple[int, str]]:
-    """Each call pays through `payment_submit` in its own spawned process, all at once."""
+def run_processes(calls: list[dict]) -> list[tuple[int, str]]:
+    """Each call pays through `payment_submit` in its own spawned process, all at once,
+    against the database this test runs on."""
+    db_url = database_url(connection.settings_dict)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(len(calls))
     results = ctx.Queue()
     processes = [
-        ctx.Process(target=_pay_in_process, args=(db_name, barrier, results, i, dict(call)))
+        ctx.Process(target=_pay_in_process, args=(db_url, barrier, results, i, dict(call)))
         for i, call in enumerate(calls)
     ]
     for process in processes:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -12,25 +13,30 @@ from django.conf import settings
 
 from payables import commands
 from payables.models import Payment
+from platform_integrity.db import database_url
 from tests.payables.conftest import api_client, assert_invariants_hold, make_bill
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 # A Redis database of its own, so this worker can't take anyone else's tasks (or they its).
-BROKER_URL = os.environ.get("RIVANE_TEST_WORKER_REDIS_URL", "redis://127.0.0.1:6379/13")
+WORKER_REDIS_DB = 13
+
+
+def worker_broker_url() -> str:
+    return urlunsplit(urlsplit(settings.REDIS_URL)._replace(path=f"/{WORKER_REDIS_DB}"))
 
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
     from config.celery import app
 
-    redis.Redis.from_url(BROKER_URL).flushdb()
-    db = settings.DATABASES["default"]
+    broker_url = worker_broker_url()
+    redis.Redis.from_url(broker_url).flushdb()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{db['NAME']}",
-        "REDIS_URL": BROKER_URL,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "REDIS_URL": broker_url,
         "CONN_MAX_AGE": "0",
     }
     process = subprocess.Popen(
@@ -49,15 +55,15 @@ def worker(django_db_setup, django_db_blocker):
         cwd=ROOT,
         env=env,
     )
-    broker_url, eager = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.broker_url = BROKER_URL
+    previous_broker, eager = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url = broker_url
     app.conf.task_always_eager = False
     app.amqp._producer_pool = None
     app._pool = None
     yield process
     process.terminate()
     process.wait(timeout=30)
-    app.conf.broker_url, app.conf.task_always_eager = broker_url, eager
+    app.conf.broker_url, app.conf.task_always_eager = previous_broker, eager
     app.amqp._producer_pool = None
     app._pool = None
 

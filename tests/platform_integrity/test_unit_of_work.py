@@ -12,6 +12,7 @@ from ledger.models import JournalEntry
 from platform_integrity import audit, outbox
 from platform_integrity.balances import apply_deltas
 from platform_integrity.context import Actor
+from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import DomainError, NestedUnitOfWork, ValidationFailed
 from platform_integrity.models import AccountBalance, AuditEvent, ContentionCounter, OutboxEvent
 from platform_integrity.unit_of_work import command
@@ -41,11 +42,7 @@ def emit_then_fail(actor: Actor):
 
 
 def db_dsn() -> str:
-    settings = connection.settings_dict
-    return (
-        f"host={settings['HOST'] or '127.0.0.1'} port={settings['PORT'] or 5432} "
-        f"dbname={settings['NAME']} user={settings['USER']}"
-    )
+    return libpq_dsn(connection.settings_dict)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from platform_integrity import benchmark as bm
 from platform_integrity.auth import issue_token
+from platform_integrity.db import database_url, libpq_dsn
 
 
 class Command(BaseCommand):
@@ -59,18 +60,8 @@ class Command(BaseCommand):
         self.stdout.write(f"\nwritten to {path} in {report['wall_seconds']} s")
 
     def _admin_sql(self, db: dict, sql: str) -> None:
-        with psycopg.connect(self._dsn(db, "postgres"), autocommit=True) as conn:
+        with psycopg.connect(libpq_dsn(db, "postgres"), autocommit=True) as conn:
             conn.execute(sql)
-
-    def _dsn(self, db: dict, name: str) -> str:
-        parts = [f"dbname={name}", f"user={db.get('USER') or 'postgres'}"]
-        if db.get("HOST"):
-            parts.append(f"host={db['HOST']}")
-        if db.get("PORT"):
-            parts.append(f"port={db['PORT']}")
-        if db.get("PASSWORD"):
-            parts.append(f"password={db['PASSWORD']}")
-        return " ".join(parts)
 
     def _run(self, levels, seconds, read_lines, quick) -> dict:
         top = max(levels)
@@ -81,7 +72,7 @@ class Command(BaseCommand):
 
         payment_inserts = bm.rows_inserted_by(lambda: bm.pay_once(hot, 0))
         entry_inserts = bm.rows_inserted_by(lambda: bm.journal_entry_once(gl_hot, 0))
-        dsn = self._dsn(settings.DATABASES["default"], settings.DATABASES["default"]["NAME"])
+        dsn = libpq_dsn(settings.DATABASES["default"])
         scenarios = [
             ("hot payments", bm.pay_once, lambda n: hot),
             ("cold payments", bm.pay_once, lambda n: cold[n]),
@@ -310,16 +301,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def database_url(db: dict) -> str:
-    host = db.get("HOST") or ""
-    if host.startswith("/"):
-        return f"postgresql://{db.get('USER') or 'postgres'}@/{db['NAME']}?host={host}"
-    return (
-        f"postgresql://{db.get('USER') or 'postgres'}@{host or '127.0.0.1'}:"
-        f"{db.get('PORT') or 5432}/{db['NAME']}"
-    )
 
 
 def wait_for(url: str, timeout: float = 60) -> None:

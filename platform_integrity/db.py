@@ -9,7 +9,7 @@ def database_url(db: dict[str, Any], name: str | None = None) -> str:
     """A DATABASE_URL that dj-database-url parses back to `db` (a DATABASES entry)."""
     user = quote(db.get("USER") or "postgres")
     password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    host, port, name = db.get("HOST") or "", db.get("PORT") or "", name or db["NAME"]
+    host, port, name = _host(db), db.get("PORT") or "", name or db["NAME"]
     if host.startswith("/"):
         return f"postgresql://{user}{password}@/{name}?host={host}" + (
             f"&port={port}" if port else ""
@@ -22,8 +22,13 @@ def libpq_dsn(db: dict[str, Any], name: str | None = None) -> str:
     parts = {
         "dbname": name or db["NAME"],
         "user": db.get("USER") or "postgres",
-        "host": db.get("HOST"),
+        "host": _host(db),
         "port": db.get("PORT"),
         "password": db.get("PASSWORD"),
     }
     return " ".join(f"{key}={value}" for key, value in parts.items() if value)
+
+
+def _host(db: dict[str, Any]) -> str:
+    # dj-database-url keeps a unix socket directory (`?host=/path`) in OPTIONS.
+    return db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""

@@ -34,12 +34,22 @@ def run_threads(*jobs: Callable[[], Any]) -> list[Any]:
 
 
 def _pay_in_process(db_url: str, barrier, results, index: int, kwargs: dict) -> None:
+    try:
+        results.put((index, *_pay(db_url, barrier, kwargs)))
+    except BaseException as exc:
+        # Report anything else to the parent, which would otherwise wait for a result.
+        barrier.abort()
+        results.put((index, 0, repr(exc)))
+
+
+def _pay(db_url: str, barrier, kwargs: dict) -> tuple[int, str]:
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.db import connection as child_connection
 
     from payables.commands import payment_submit
     from platform_integrity.context import Actor
@@ -48,13 +58,10 @@ def _pay_in_process(db_url: str, barrier, results, index: int, kwargs: dict) -> 
     actor = Actor(get_user_model().objects.get(username=kwargs.pop("username")), "API")
     barrier.wait(timeout=60)
     try:
-        payment = payment_submit(actor, **kwargs)
-        results.put((index, 201, str(payment.id)))
+        return 201, str(payment_submit(actor, **kwargs).id)
     except DomainError as err:
-        results.put((index, err.status, err.code))
+        return err.status, err.code
     finally:
-        from django.db import connection as child_connection
-
         child_connection.close()
 
 

@@ -135,3 +135,19 @@ def test_create_user_prints_a_working_token_last(capsys):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert client.get("/v1/entities").status_code == 200
     assert "accountant, integration" in first_run[-1]
+
+
+def test_a_role_granted_applies_to_the_next_request_and_a_revoked_token_is_refused(users):
+    from django.utils import timezone
+
+    from platform_integrity.accounts import user_with_role
+    from platform_integrity.models import ApiToken
+    from tests.conftest import client_for
+
+    clerk = client_for(users["ap_clerk"])
+    assert_problem(clerk.get("/v1/journal-entries"), 403, "permission_denied")
+    user_with_role(users["ap_clerk"].username, "accountant")
+    assert clerk.get("/v1/journal-entries").status_code == 200
+
+    ApiToken.objects.filter(user=users["ap_clerk"]).update(revoked_at=timezone.now())
+    assert_problem(clerk.get("/v1/journal-entries"), 401, "authentication_failed")

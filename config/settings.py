@@ -71,7 +71,9 @@ DATABASES = {
 }
 # Server-side parameters let psycopg prepare a statement after its fifth use on a
 # connection, so PostgreSQL stops planning the same ORM queries again and again.
-DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {"server_side_binding": True, "prepare_threshold": 5}
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -4,7 +4,9 @@ Everything here runs inside a command's unit of work (`ledger.commands`, or a
 payables command that posts its GL entry).
 """
 
+import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -34,8 +36,9 @@ from ledger.models import (
     JournalEntryLine,
     Period,
 )
-from platform_integrity import audit, balances, outbox
+from platform_integrity import audit, balances, bulk, history, outbox
 from platform_integrity.context import Actor
+from platform_integrity.unit_of_work import current
 
 DEBIT = JournalEntryLine.Direction.DEBIT
 CREDIT = JournalEntryLine.Direction.CREDIT
@@ -80,11 +83,15 @@ def check_posting_date(period: Period, day: date) -> None:
 
 
 def build_lines(
-    entity: Entity, posting_date: date, lines: list[LineInput]
+    entity: Entity,
+    posting_date: date,
+    lines: list[LineInput],
+    accounts: Mapping[UUID, Account] | None = None,
 ) -> list[JournalEntryLine]:
     """Validate lines and convert them to functional currency; unsaved rows in input order.
 
     Raises the specific 422 for the first kind of problem found, naming the lines.
+    `accounts` holds the lines' accounts when the caller has them already.
     """
     if len(lines) > MAX_LINES_PER_ENTRY:
         raise JournalEntryTooManyLines(
@@ -103,11 +110,8 @@ def build_lines(
     for code in {line.currency_code for line in lines} | {entity.functional_currency}:
         money.exponent(code)
 
-    account_ids = {line.account_id for line in lines}
-    accounts = {
-        a.id: a
-        for a in Account.objects.filter(id__in=account_ids).only("id", "entity_id", "active")
-    }
+    if accounts is None:
+        accounts = load_accounts({line.account_id for line in lines})
     bad = [
         i
         for i, line in enumerate(lines)
@@ -168,6 +172,10 @@ def build_lines(
     ]
 
 
+def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:
+    return {a.id: a for a in Account.objects.filter(id__in=ids).only("id", "entity_id", "active")}
+
+
 def save_lines(entry: JournalEntry, rows: list[JournalEntryLine]) -> None:
     for row in rows:
         row.journal_entry = entry
@@ -200,9 +208,17 @@ def post(
     entry.posted_at = timezone.now()
     entry._history_user = actor.user
     entry.save()
-    balances.apply_deltas(
-        deltas, cause={"type": "journal_entry", "id": str(entry.id), "source": entry.source_type}
-    )
+    balances.apply_deltas(deltas, cause=posting_cause(entry))
+    record_posted(entry)
+    return entry
+
+
+def posting_cause(entry: JournalEntry) -> dict[str, str]:
+    return {"type": "journal_entry", "id": str(entry.id), "source": entry.source_type}
+
+
+def record_posted(entry: JournalEntry) -> None:
+    """The audit row and `gl.journal_entry.posted` of an entry posted in this unit."""
     audit.record(
         action="ledger.journal_entry_post",
         object_type="journal_entry",
@@ -219,7 +235,6 @@ def post(
         },
     )
     outbox.emit("gl.journal_entry.posted", journal_entry_event(entry))
-    return entry
 
 
 def _stored_movements(entry: JournalEntry) -> dict[UUID, int]:
@@ -255,34 +270,91 @@ def journal_entry_event(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
-def post_entry(
-    actor: Actor,
-    *,
-    entity: Entity,
-    posting_date: date,
-    memo: str,
-    lines: list[dict[str, Any]],
-    source_type: str,
-    source_id: str,
-) -> JournalEntry:
-    """Create and post a system entry (a bill, a payment) inside the caller's command."""
-    period = period_covering(entity, posting_date)
-    rows = build_lines(entity, posting_date, [LineInput(**line) for line in lines])
-    entry = JournalEntry(
-        entity=entity,
-        period=period,
-        posting_date=posting_date,
-        memo=memo,
-        prepared_by=actor.user,
-        source_type=source_type,
-        source_id=source_id,
-        functional_currency_code=entity.functional_currency,
-        submitted_at=timezone.now(),
-    )
-    entry._history_user = actor.user
-    entry.save()
-    save_lines(entry, rows)
-    return post(actor, entry, rows)
+class Journal:
+    """System entries (a bill's, a payment's) gathered in one unit of work, posted together.
+
+    `add` validates and converts an entry's lines, raising before anything is
+    kept, so a request it refuses leaves nothing behind; `post` writes every
+    entry and line, posts them and moves the balances — one statement per table
+    and one balance update for all of them (each entry still its own balance
+    change, version and event).
+    """
+
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+        self._periods: dict[date, Period] = {}
+        self._accounts: dict[UUID, Account] = {}
+        self._entries: list[tuple[JournalEntry, list[JournalEntryLine], Actor]] = []
+
+    def add(
+        self,
+        actor: Actor,
+        *,
+        posting_date: date,
+        memo: str,
+        lines: list[dict[str, Any]],
+        source_type: str,
+        source_id: str,
+    ) -> JournalEntry:
+        if posting_date not in self._periods:
+            self._periods[posting_date] = period_covering(self.entity, posting_date)
+        inputs = [LineInput(**line) for line in lines]
+        missing = {line.account_id for line in inputs} - self._accounts.keys()
+        if missing:
+            self._accounts.update(load_accounts(missing))
+        rows = build_lines(self.entity, posting_date, inputs, self._accounts)
+        entry = JournalEntry(
+            id=uuid.uuid4(),
+            entity=self.entity,
+            period=self._periods[posting_date],
+            posting_date=posting_date,
+            memo=memo,
+            prepared_by=actor.user,
+            source_type=source_type,
+            source_id=source_id,
+            functional_currency_code=self.entity.functional_currency,
+            submitted_at=timezone.now(),
+            line_count=len(rows),
+            total_debit_minor=sum(r.functional_amount_minor for r in rows if r.direction == DEBIT),
+        )
+        for row in rows:
+            row.journal_entry = entry
+        self._entries.append((entry, rows, actor))
+        return entry
+
+    def post(self) -> None:
+        if not self._entries:
+            return
+        # Lines first: the entries they reference are inserted right after, already
+        # POSTED (the foreign key is checked at COMMIT), so each entry is written
+        # once, as the only state anyone can see. The database still refuses lines
+        # added to a posted entry, and checks each posted entry balances at COMMIT.
+        bulk.insert([row for _, rows, _ in self._entries for row in rows])
+        posted_at = timezone.now()
+        for entry, _, _ in self._entries:
+            entry.post()
+            entry.posted_at = posted_at
+        bulk.insert([entry for entry, _, _ in self._entries])
+        history.write(
+            JournalEntry,
+            [history.row(entry, actor, update=False) for entry, _, actor in self._entries],
+        )
+        balances.apply_movements(
+            [(movements_of(rows), posting_cause(entry)) for entry, rows, _ in self._entries]
+        )
+        uow = current()
+        for entry, _, actor in self._entries:
+            with uow.acting_as(actor):
+                record_posted(entry)
+        self._entries = []
+
+
+def post_entry(actor: Actor, *, entity: Entity, **entry: Any) -> JournalEntry:
+    """Create and post one system entry inside the caller's command (see `Journal.add`)."""
+    journal = Journal(entity)
+    posted = journal.add(actor, **entry)
+    journal.post()
+    return posted
 
 
 def required_account(entity: Entity, role: str) -> Account:

@@ -7,6 +7,7 @@ balances (locked inside ledger posting). `balance_due_minor`,
 nowhere else (tests/payables/test_no_bypass.py enforces it).
 """
 
+import copy
 import logging
 import uuid
 from datetime import date
@@ -17,8 +18,8 @@ from uuid import UUID
 from django.utils import timezone
 
 from ledger import money
-from ledger.models import Entity, JournalEntryLine
-from ledger.posting import post_entry, required_account
+from ledger.models import Entity, JournalEntry, JournalEntryLine
+from ledger.posting import Journal, post_entry, required_account
 from payables import events
 from payables.errors import (
     BillCurrencyMismatch,
@@ -34,7 +35,7 @@ from payables.errors import (
 )
 from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
 from payables.selectors import as_uuid, entity_id_of
-from platform_integrity import audit, idempotency, outbox
+from platform_integrity import audit, bulk, history, idempotency, outbox
 from platform_integrity.context import Actor
 from platform_integrity.errors import (
     DomainError,
@@ -42,8 +43,8 @@ from platform_integrity.errors import (
     OptimisticLockConflict,
     ValidationFailed,
 )
-from platform_integrity.locks import lock_one
-from platform_integrity.unit_of_work import command
+from platform_integrity.locks import lock_one, lock_rows
+from platform_integrity.unit_of_work import Coalescing, Request, command, current
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,9 @@ def bill_create(
         )
         for i, line in enumerate(lines)
     )
-    _vendor_balance_change(actor, vendor, total, {"type": "bill", "id": str(bill.id)})
+    changes = Changes()
+    _vendor_balance_change(actor, changes, vendor, total, {"type": "bill", "id": str(bill.id)})
+    changes.save()
     audit.record(
         action="payables.bill_create",
         object_type="bill",
@@ -218,12 +221,77 @@ def bill_create(
     return bill
 
 
-def _vendor_balance_change(actor: Actor, vendor: Vendor, delta: int, cause: dict) -> None:
+class Changes:
+    """The payables rows one unit of work changes, written at its end: one statement per table.
+
+    Bills, vendors and payments change in memory under their row locks, request
+    after request, so each request sees what the ones before it did. Every
+    change is kept as a historical snapshot (with its actor); the rows reach the
+    tables once, with their final values, together with the journal's entries.
+    """
+
+    PAYMENT_STATE = [
+        "status",
+        "posted_at",
+        "carrying_functional_minor",
+        "journal_entry",
+        "voided_at",
+        "void_reason_code",
+        "void_reason",
+        "reversal_journal_entry",
+    ]
+
+    def __init__(self) -> None:
+        self._journals: dict[UUID, Journal] = {}
+        self._created: dict[UUID, tuple[Payment, Actor]] = {}
+        self._rows: dict[type, dict[UUID, Any]] = {Payment: {}, Bill: {}, Vendor: {}}
+        self._history: dict[type, list[dict[str, Any]]] = {Payment: [], Bill: [], Vendor: []}
+
+    def journal(self, entity: Entity) -> Journal:
+        if entity.id not in self._journals:
+            self._journals[entity.id] = Journal(entity)
+        return self._journals[entity.id]
+
+    def payment_created(self, payment: Payment, actor: Actor) -> None:
+        self._created[payment.id] = (payment, actor)
+
+    def changed(self, row: Payment | Bill | Vendor, actor: Actor) -> None:
+        self._rows[type(row)][row.id] = row
+        self._history[type(row)].append(history.row(row, actor, update=True))
+
+    def payment(self, payment_id: Any) -> Payment:
+        """A payment of this unit or a stored one, as the replay of an idempotency key."""
+        created = self._created.get(as_uuid(payment_id))
+        payment = copy.copy(created[0]) if created else Payment.objects.get(pk=payment_id)
+        payment.replayed = True
+        return payment
+
+    def save(self) -> None:
+        for journal in self._journals.values():
+            journal.post()
+        if self._created:
+            bulk.insert([payment for payment, _ in self._created.values()])
+            history.write(
+                Payment,
+                [history.row(p, actor, update=False) for p, actor in self._created.values()],
+            )
+        for model, fields in (
+            (Payment, self.PAYMENT_STATE),
+            (Bill, ["balance_due_minor", "in_flight_payment", "status"]),
+            (Vendor, ["open_balance_minor", "version"]),
+        ):
+            if self._rows[model]:
+                bulk.update(list(self._rows[model].values()), fields)
+                history.write(model, self._history[model])
+
+
+def _vendor_balance_change(
+    actor: Actor, changes: Changes, vendor: Vendor, delta: int, cause: dict
+) -> None:
     """Move a locked vendor's open balance; every change bumps its version."""
     vendor.open_balance_minor += delta
     vendor.version += 1
-    vendor._history_user = actor.user
-    vendor.save(update_fields=["open_balance_minor", "version"])
+    changes.changed(vendor, actor)
     outbox.emit("balance.updated", events.vendor_balance_event(vendor, delta, cause))
 
 
@@ -293,29 +361,85 @@ def _check_version(vendor: Vendor, expected_version: int | None) -> None:
         )
 
 
-@command("payables.payment_submit", entity_of=_bill_entity)
-def payment_submit(
+def _payment_ref(payment: Payment) -> dict[str, Any]:
+    return {"id": str(payment.id), "replayed": payment.replayed}
+
+
+def _payment_from_ref(ref: dict[str, Any]) -> Payment:
+    payment = Payment.objects.get(pk=ref["id"])
+    payment.replayed = ref["replayed"]
+    return payment
+
+
+def _entities(ids: set[UUID]) -> dict[UUID, Entity]:
+    """Entities with the accounts a payment posts to."""
+    return Entity.objects.select_related(
+        "ap_control_account", "bank_account", "fx_gain_loss_account"
+    ).in_bulk(ids)
+
+
+@command(
+    "payables.payment_submit",
+    entity_of=_bill_entity,
+    coalesce=Coalescing(dump=_payment_ref, load=_payment_from_ref),
+)
+def payment_submit(requests: list[Request]) -> list[Payment | DomainError]:
+    """Submit payments of bills (each posted at once when its `post` is set).
+
+    Called as `payment_submit(actor, bill_id=..., ...)`; calls waiting for the
+    same entity are answered together (`platform_integrity.coalescing`). Every
+    bill asked for is locked, then the vendors, then — when posting — the GL
+    balances, and each request is checked in turn against what the ones before
+    it changed (`_submit`).
+    """
+    bill_ids = {pk for request in requests if (pk := as_uuid(request.kwargs.get("bill_id")))}
+    bills = {bill.id: bill for bill in lock_rows(Bill, bill_ids)}
+    vendors = {v.id: v for v in lock_rows(Vendor, {b.vendor_id for b in bills.values()})}
+    entities = _entities({bill.entity_id for bill in bills.values()})
+    changes = Changes()
+    uow = current()
+    outcomes: list[Payment | DomainError] = []
+    for request in requests:
+        with uow.acting_as(request.actor):
+            try:
+                payment = _submit(
+                    request.actor, changes, bills, vendors, entities, **request.kwargs
+                )
+            except DomainError as err:
+                outcomes.append(err)
+            else:
+                outcomes.append(payment)
+    changes.save()
+    return outcomes
+
+
+def _submit(
     actor: Actor,
+    changes: Changes,
+    bills: dict[UUID, Bill],
+    vendors: dict[UUID, Vendor],
+    entities: dict[UUID, Entity],
     *,
-    bill_id: UUID,
+    bill_id: Any,
     amount_minor: int | None = None,
     currency_code: str | None = None,
     external_id: str | None = None,
     expected_version: int | None = None,
-    entity_id: UUID | None = None,
+    entity_id: Any = None,
     post: bool = False,
 ) -> Payment:
-    """Submit a payment of a bill (and post it at once when `post`).
+    """One payment request, its bill and vendor locked.
 
     `amount_minor` / `currency_code` default to the bill's full balance due and
-    currency at the moment of the lock. `entity_id`, when given, must be the
-    bill's. A replayed `external_id` returns the original payment with
-    `replayed` set.
+    currency. `entity_id`, when given, must be the bill's. A replayed
+    `external_id` returns the original payment with `replayed` set. Every check
+    and every conversion comes before the first change, so a refused request
+    leaves nothing behind.
     """
     if actor.channel not in Payment.Channel.values:
         raise ChannelInvalid(f"Payments cannot be made through channel {actor.channel}.")
-    bill = _lock(Bill, bill_id, "bill")
-    if entity_id is not None and bill.entity_id != as_uuid(entity_id):
+    bill = bills.get(as_uuid(bill_id))
+    if bill is None or (entity_id is not None and bill.entity_id != as_uuid(entity_id)):
         raise _not_found("bill", bill_id)
     request = {
         "bill_id": str(bill.id),
@@ -325,10 +449,8 @@ def payment_submit(
     if external_id:
         original = idempotency.recall(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request)
         if original is not None:
-            payment = Payment.objects.get(pk=original)
-            payment.replayed = True
-            return payment
-    vendor = lock_one(Vendor, bill.vendor_id)
+            return changes.payment(original)
+    vendor = vendors[bill.vendor_id]
     amount = bill.balance_due_minor if amount_minor is None else amount_minor
     currency = currency_code or bill.currency_code
     _guard_payable(actor, bill, amount, currency, external_id)
@@ -344,12 +466,9 @@ def payment_submit(
         created_by=actor.user,
     )
     payment.submit(at=timezone.now())
-    payment._history_user = actor.user
-    bill.in_flight_payment = payment
-    bill._history_user = actor.user
-    if not post:
-        payment.save(force_insert=True)
-        bill.save(update_fields=["in_flight_payment"])
+    entity = entities[bill.entity_id]
+    posting = _payment_entry(actor, changes, entity, bill, payment) if post else None
+
     if external_id:
         idempotency.remember(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request, payment.id)
     audit.record(
@@ -364,11 +483,15 @@ def payment_submit(
             "post": post,
         },
     )
+    bill.in_flight_payment = payment
     outbox.emit("payment.submitted", events.payment_event(payment, bill))
-    if post:
+    if posting is None:
+        changes.changed(bill, actor)
+    else:
         # Submitted and posted in one transaction: nobody can see the in-between
         # state, so the rows are written once, as posted (the audit has both steps).
-        _post(actor, payment, bill, vendor)
+        _post(actor, changes, payment, bill, vendor, posting)
+    changes.payment_created(payment, actor)
     return payment
 
 
@@ -425,39 +548,42 @@ def _payment_lines(entity: Entity, bill: Bill, payment: Payment, on: date) -> tu
     return lines, carrying
 
 
-def _post(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor) -> None:
-    """Post a SUBMITTED payment whose bill and vendor rows are locked."""
-    entity = Entity.objects.select_related(
-        "ap_control_account", "bank_account", "fx_gain_loss_account"
-    ).get(pk=bill.entity_id)
+def _payment_entry(
+    actor: Actor, changes: Changes, entity: Entity, bill: Bill, payment: Payment
+) -> tuple[JournalEntry, int]:
+    """The GL entry that posts `payment` (validated, not yet written) and its AP carrying amount."""
     today = timezone.localdate()
     lines, carrying = _payment_lines(entity, bill, payment, today)
-    entry = post_entry(
+    entry = changes.journal(entity).add(
         actor,
-        entity=entity,
         posting_date=today,
         memo=f"Payment of bill {bill.number}",
         lines=lines,
         source_type="PAYMENT",
         source_id=str(payment.id),
     )
+    return entry, carrying
+
+
+def _post(
+    actor: Actor,
+    changes: Changes,
+    payment: Payment,
+    bill: Bill,
+    vendor: Vendor,
+    posting: tuple[JournalEntry, int],
+) -> None:
+    """Post a SUBMITTED payment whose bill and vendor rows are locked."""
+    entry, carrying = posting
     payment.post(at=timezone.now())
     payment.carrying_functional_minor = carrying
     payment.journal_entry = entry
-    payment._history_user = actor.user
-    if payment._state.adding:
-        payment.save(force_insert=True)
-    else:
-        payment.save(
-            update_fields=["status", "posted_at", "carrying_functional_minor", "journal_entry"]
-        )
     bill.balance_due_minor -= payment.amount_minor
     bill.in_flight_payment = None
     _settle_status(bill)
-    bill._history_user = actor.user
-    bill.save(update_fields=["balance_due_minor", "in_flight_payment", "status"])
+    changes.changed(bill, actor)
     _vendor_balance_change(
-        actor, vendor, -payment.amount_minor, {"type": "payment", "id": str(payment.id)}
+        actor, changes, vendor, -payment.amount_minor, {"type": "payment", "id": str(payment.id)}
     )
     audit.record(
         action="payables.payment_post",
@@ -503,16 +629,21 @@ def _refuse(payment: Payment, action: str, allowed: tuple[str, ...]) -> None:
 def payment_post(actor: Actor, *, payment_id: UUID) -> Payment:
     payment, bill, vendor = _lock_payment(payment_id)
     _refuse(payment, "posted", (Payment.Status.SUBMITTED,))
-    _post(actor, payment, bill, vendor)
+    changes = Changes()
+    entity = _entities({bill.entity_id})[bill.entity_id]
+    _post(
+        actor, changes, payment, bill, vendor, _payment_entry(actor, changes, entity, bill, payment)
+    )
+    changes.changed(payment, actor)
+    changes.save()
     return payment
 
 
-def _reverse(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor) -> None:
+def _reverse(actor: Actor, changes: Changes, payment: Payment, bill: Bill, vendor: Vendor) -> None:
     """Undo a posted payment: reversing GL entry, balance due and vendor balance restored."""
     original = JournalEntryLine.objects.filter(journal_entry_id=payment.journal_entry_id)
-    entry = post_entry(
+    entry = changes.journal(Entity.objects.get(pk=bill.entity_id)).add(
         actor,
-        entity=Entity.objects.get(pk=bill.entity_id),
         posting_date=timezone.localdate(),
         memo=f"Reversal of payment of bill {bill.number}",
         lines=[
@@ -533,7 +664,11 @@ def _reverse(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor) -> None
     bill.balance_due_minor += payment.amount_minor
     _settle_status(bill)
     _vendor_balance_change(
-        actor, vendor, payment.amount_minor, {"type": "payment_void", "id": str(payment.id)}
+        actor,
+        changes,
+        vendor,
+        payment.amount_minor,
+        {"type": "payment_void", "id": str(payment.id)},
     )
 
 
@@ -553,24 +688,16 @@ def payment_void(actor: Actor, *, payment_id: UUID, reason_code: str, reason: st
             object_type="payment",
             object_id=str(payment.id),
         )
+    changes = Changes()
     was_posted = payment.status == Payment.Status.POSTED
     if was_posted:
-        _reverse(actor, payment, bill, vendor)
+        _reverse(actor, changes, payment, bill, vendor)
     if bill.in_flight_payment_id == payment.id:
         bill.in_flight_payment = None
     payment.void(at=timezone.now(), reason_code=reason_code, reason=reason)
-    payment._history_user = actor.user
-    payment.save(
-        update_fields=[
-            "status",
-            "voided_at",
-            "void_reason_code",
-            "void_reason",
-            "reversal_journal_entry",
-        ]
-    )
-    bill._history_user = actor.user
-    bill.save(update_fields=["balance_due_minor", "in_flight_payment", "status"])
+    changes.changed(payment, actor)
+    changes.changed(bill, actor)
+    changes.save()
     audit.record(
         action="payables.payment_void",
         object_type="payment",

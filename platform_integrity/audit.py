@@ -8,6 +8,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from platform_integrity import bulk
 from platform_integrity.models import AuditChainHead, AuditEvent
 from platform_integrity.unit_of_work import UnitOfWork, current
 
@@ -97,7 +98,7 @@ def flush(uow: UnitOfWork) -> None:
     """Write the unit's audit rows in one INSERT and move the chain head past them."""
     if not uow.audit_rows:
         return
-    rows = AuditEvent.objects.bulk_create(uow.audit_rows)
+    rows = bulk.insert(uow.audit_rows)
     last = rows[-1]
     if uow.audit_head_stored:
         AuditChainHead.objects.filter(chain=uow.chain).update(head_hash=last.hash, head_id=last.id)

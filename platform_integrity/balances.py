@@ -1,6 +1,6 @@
 """The balance primitive: the only writer of `account_balance`."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -18,36 +18,71 @@ def apply_deltas(
     cause: Mapping[str, Any],
     expected_versions: Mapping[UUID, int] | None = None,
 ) -> list[AccountBalance]:
-    """Add signed functional-currency deltas to account balances (debit-positive).
+    """Add signed functional-currency deltas to account balances (debit-positive)."""
+    return apply_movements([(deltas, cause)], expected_versions=expected_versions)
 
-    Locks the balance rows (ids ascending), checks any expected versions, then
-    applies every delta in one UPDATE — one row change per account however many
-    lines fed it — bumps `version` and emits `balance.updated` per account.
+
+def apply_movements(
+    movements: Sequence[tuple[Mapping[UUID, int], Mapping[str, Any]]],
+    *,
+    expected_versions: Mapping[UUID, int] | None = None,
+) -> list[AccountBalance]:
+    """Apply several postings' deltas, in order, to the account balances they touch.
+
+    Locks the balance rows (ids ascending) and checks any expected versions. Each
+    posting is one change of each of its balances: its own version bump and its
+    own `balance.updated`, with the balance it left. They reach the table in one
+    UPDATE — one row change per account however many postings and lines fed it.
     """
-    changed = {account_id: delta for account_id, delta in deltas.items() if delta}
-    if not changed:
+    touched = sorted({a for deltas, _ in movements for a, d in deltas.items() if d}, key=str)
+    if not touched:
         return []
-    rows = lock_rows(AccountBalance, changed, by="account_id")
-    for row in rows:
-        expected = (expected_versions or {}).get(row.account_id)
-        if expected is not None and expected != row.version:
+    rows = {row.account_id: row for row in lock_rows(AccountBalance, touched, by="account_id")}
+    for account_id, expected in (expected_versions or {}).items():
+        row = rows.get(account_id)
+        if row is not None and expected != row.version:
             raise OptimisticLockConflict(
-                f"Balance of account {row.account_id} is at version {row.version}, not {expected}.",
+                f"Balance of account {account_id} is at version {row.version}, not {expected}.",
                 object_type="account_balance",
                 object_id=str(row.id),
                 current_version=row.version,
                 retry="Read the balance again and resend with its current version.",
             )
-    values = ", ".join(["(%s::uuid, %s::bigint)"] * len(changed))
-    params: list[Any] = [p for item in sorted(changed.items()) for p in (str(item[0]), item[1])]
+    events = []
+    totals: dict[UUID, int] = dict.fromkeys(touched, 0)
+    bumps: dict[UUID, int] = dict.fromkeys(touched, 0)
+    for deltas, cause in movements:
+        for account_id, delta in sorted(deltas.items(), key=lambda item: str(item[0])):
+            if not delta:
+                continue
+            row = rows[account_id]
+            row.balance_minor += delta
+            row.version += 1
+            totals[account_id] += delta
+            bumps[account_id] += 1
+            events.append(
+                {
+                    "account_id": str(account_id),
+                    "entity_id": str(row.entity_id),
+                    "balance_minor": row.balance_minor,
+                    "delta_minor": delta,
+                    "currency_code": row.currency_code,
+                    "version": row.version,
+                    "cause": dict(cause),
+                }
+            )
+    values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint)"] * len(touched))
+    params: list[Any] = []
+    for account_id in touched:
+        params += [str(account_id), totals[account_id], bumps[account_id]]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE account_balance b
                SET balance_minor = b.balance_minor + d.delta,
-                   version = b.version + 1,
+                   version = b.version + d.bumps,
                    updated_at = now()
-              FROM (VALUES {values}) AS d(account_id, delta)
+              FROM (VALUES {values}) AS d(account_id, delta, bumps)
              WHERE b.account_id = d.account_id
          RETURNING b.id, b.account_id, b.entity_id, b.balance_minor, b.currency_code,
                    b.version, b.updated_at
@@ -55,19 +90,5 @@ def apply_deltas(
             params,
         )
         updated = [AccountBalance(*row) for row in cursor.fetchall()]
-    outbox.emit_many(
-        "balance.updated",
-        [
-            {
-                "account_id": str(b.account_id),
-                "entity_id": str(b.entity_id),
-                "balance_minor": b.balance_minor,
-                "delta_minor": changed[b.account_id],
-                "currency_code": b.currency_code,
-                "version": b.version,
-                "cause": dict(cause),
-            }
-            for b in updated
-        ],
-    )
+    outbox.emit_many("balance.updated", events)
     return updated

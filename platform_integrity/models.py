@@ -170,3 +170,31 @@ class AccountBalance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.balance_minor} {self.currency_code}"
+
+
+class QueuedCommand(models.Model):
+    """A command call waiting for its entity's lock, so the holder can run it in its batch.
+
+    Rows live for the length of one call (see `platform_integrity.coalescing`).
+    The table is UNLOGGED: a queued call is not money, and a crash takes its
+    caller's connection with it anyway; the outcome is written in the
+    transaction of the change it describes.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    chain = models.CharField(max_length=64)
+    command = models.CharField(max_length=64)
+    # The caller's user, by id: no foreign key, so queueing locks no user row.
+    user_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=8)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    arguments = models.JSONField(encoder=DjangoJSONEncoder)
+    enqueued_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        db_table = "queued_command"
+        indexes = [models.Index(fields=["chain", "command", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.command} #{self.id} ({self.chain})"

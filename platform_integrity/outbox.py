@@ -4,6 +4,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from platform_integrity import bulk
 from platform_integrity.models import OutboxEvent
 from platform_integrity.unit_of_work import UnitOfWork, current
 
@@ -27,5 +28,5 @@ def emit_many(event_type: str, payloads: list[dict[str, Any]]) -> list[OutboxEve
 def flush(uow: UnitOfWork) -> None:
     """Write every queued event in one INSERT, inside the transaction of the change."""
     if uow.events:
-        OutboxEvent.objects.bulk_create(uow.events)
+        bulk.insert(uow.events)
         uow.events = []

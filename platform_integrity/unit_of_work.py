@@ -22,19 +22,26 @@ A command decorated with `@command(...)`:
    the error's rejection event) in a transaction of its own, so the rejection
    survives while nothing of the attempt does.
 
+A command declared with `coalesce=` takes a list of requests instead: calls for
+one entity that queue behind its lock are run together, in one unit of work, by
+whoever holds the lock (`platform_integrity.coalescing`). Such a command answers
+each request on its own — its result or its `DomainError` — writes nothing for
+a rejected one, and the unit records each rejection in the same transaction.
+
 Side effects leave only through the outbox, so a retried attempt repeats none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.conf import settings
@@ -53,7 +60,6 @@ SERIALIZABLE_SETUP = "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; SET LOCAL en
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.25
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -76,6 +82,23 @@ class UnitOfWork:
         """Forget everything a failed attempt gathered."""
         self.locking, self.lock_rank = [], -1
         self.audit_rows, self.events, self.audit_head = [], [], None
+
+    @contextlib.contextmanager
+    def acting_as(self, actor: Actor) -> Iterator[None]:
+        """Audit rows recorded inside are one coalesced request's, with its actor."""
+        previous, self.actor = self.actor, actor
+        try:
+            yield
+        finally:
+            self.actor = previous
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call of a coalescing command: who asked, and with which arguments."""
+
+    actor: Actor
+    kwargs: dict[str, Any]
 
 
 _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
@@ -124,11 +147,19 @@ class Serialization:
         self.entity_key = advisory_key(chain)
         self.exclusive = False
 
-    def __enter__(self) -> Serialization:
+    def acquire(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [self.entity_key])
             cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
-        return self
+
+    def acquire_if_free(self) -> bool:
+        """Take the entity's lock only if nobody holds it (then the gate, waiting)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.entity_key])
+            if not cursor.fetchone()[0]:
+                return False
+            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
+        return True
 
     def escalate(self) -> None:
         if self.exclusive:
@@ -138,15 +169,36 @@ class Serialization:
             cursor.execute("SELECT pg_advisory_lock(%s)", [GATE_KEY])
         self.exclusive = True
 
-    def __exit__(self, *exc_info: object) -> None:
+    def release(self) -> None:
         gate_unlock = "pg_advisory_unlock" if self.exclusive else "pg_advisory_unlock_shared"
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f"SELECT {gate_unlock}(%s)", [GATE_KEY])
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.entity_key])
+                cursor.execute(
+                    f"SELECT {gate_unlock}(%s), pg_advisory_unlock(%s)", [GATE_KEY, self.entity_key]
+                )
         except DatabaseError:
             # A dead connection has released its locks already; start afresh.
             connection.close()
+
+    def __enter__(self) -> Serialization:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+@dataclass(frozen=True)
+class Coalescing:
+    """How a coalescing command's answers reach callers waiting in other processes.
+
+    `dump(result)` is the JSON-ready form written in the leader's transaction;
+    `load(data)` turns it back into the result the caller gets.
+    """
+
+    dump: Callable[[Any], dict[str, Any]]
+    load: Callable[[dict[str, Any]], Any]
+    max_batch: int = 64
 
 
 def _inside_transaction() -> bool:
@@ -164,25 +216,35 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def command(
-    name: str, *, entity_of: Callable[..., UUID | None] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    name: str,
+    *,
+    entity_of: Callable[..., UUID | None] | None = None,
+    coalesce: Coalescing | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make `fn(actor, **kwargs)` a guarded unit of work named `name`.
 
     `entity_of(**kwargs)` names the entity the command writes to (read before
     the transaction, so it must be cheap); it picks the advisory lock and the
     audit chain. A command that writes to no entity uses the global chain.
+
+    With `coalesce`, `fn(requests)` answers a list of `Request`s (see the module
+    docstring) and callers still call `command(actor, **kwargs)`.
     """
 
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
-        def run(actor: Actor, /, **kwargs: Any) -> R:
+        def run(actor: Actor, /, **kwargs: Any) -> Any:
             if _inside_transaction():
                 raise NestedUnitOfWork(f"{name} must be the outermost transaction")
             entity_id = entity_of(**kwargs) if entity_of else None
             chain = chain_for(entity_id)
+            if coalesce is not None:
+                from platform_integrity import coalescing
+
+                return coalescing.call(name, fn, coalesce, Request(actor, kwargs), entity_id)
             with Serialization(chain) as serialization:
                 uow = UnitOfWork(name, actor, chain, entity_id)
-                return _run(fn, uow, serialization, kwargs)
+                return run_unit(lambda: fn(actor, **kwargs), uow, serialization, kwargs)
 
         run.command_name = name  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]
@@ -190,9 +252,18 @@ def command(
     return decorate
 
 
-def _run(
-    fn: Callable[..., R], uow: UnitOfWork, serialization: Serialization, kwargs: dict[str, Any]
+def run_unit(
+    work: Callable[[], R],
+    uow: UnitOfWork,
+    serialization: Serialization,
+    kwargs: dict[str, Any],
+    *,
+    before_commit: Callable[[R], None] | None = None,
 ) -> R:
+    """Run `work()` as the unit's transaction, retried on conflicts (see the module doc).
+
+    `before_commit(result)` runs last inside the transaction.
+    """
     max_retries = settings.RIVANE_MAX_CONFLICT_RETRIES
     while True:
         uow.reset()
@@ -204,7 +275,9 @@ def _run(
                     # else this is the first statement of the transaction, as it must be.
                     with connection.cursor() as cursor:
                         cursor.execute(SERIALIZABLE_SETUP)
-                result = fn(uow.actor, **kwargs)
+                result = work()
+                if before_commit is not None:
+                    before_commit(result)
                 _flush(uow)
                 return result
         except OperationalError as exc:
@@ -235,25 +308,30 @@ def _flush(uow: UnitOfWork) -> None:
     outbox.flush(uow)
 
 
-def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
+def record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
+    """Queue the REJECTED audit row of a request, and the error's rejection event."""
     from platform_integrity import audit, outbox
 
+    payload = {"request": kwargs, "detail": err.detail, **err.extra}
+    row = audit.record(
+        action=uow.name,
+        object_type=err.extra.get("object_type", ""),
+        object_id=str(err.extra.get("object_id", "")),
+        outcome="REJECTED",
+        reason_code=err.code,
+        payload=payload,
+    )
+    if err.rejection_event:
+        audit.flush(uow)  # the event names the audit row by its id
+        outbox.emit(err.rejection_event, {**payload, "audit_event_id": row.id})
+
+
+def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
     uow.reset()
     token = _current.set(uow)
     try:
         with transaction.atomic(durable=True):
-            payload = {"request": kwargs, "detail": err.detail, **err.extra}
-            row = audit.record(
-                action=uow.name,
-                object_type=err.extra.get("object_type", ""),
-                object_id=str(err.extra.get("object_id", "")),
-                outcome="REJECTED",
-                reason_code=err.code,
-                payload=payload,
-            )
-            audit.flush(uow)
-            if err.rejection_event:
-                outbox.emit(err.rejection_event, {**payload, "audit_event_id": row.id})
-            outbox.flush(uow)
+            record_rejection(uow, err, kwargs)
+            _flush(uow)
     finally:
         _current.reset(token)

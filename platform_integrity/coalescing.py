@@ -1,0 +1,228 @@
+"""Coalescing: the calls queued behind an entity's lock run as one unit of work.
+
+Writers of one entity take turns on its advisory lock (`unit_of_work`), so a hot
+entity moves one unit of work at a time, and most of a small unit's cost is
+fixed: BEGIN, the lock statements, one statement per row changed, the audit
+head, COMMIT and its WAL flush. So the caller that gets the lock takes every
+call of the same command queued behind it and answers them together: one
+SERIALIZABLE transaction, set-based writes (one INSERT per table, one UPDATE
+per locked parent row), one commit. Nothing is relaxed: the batch is a guarded
+unit of work, every parent row is locked in lock order before it changes, each
+request is checked against the state the ones before it left, and each gets its
+own answer, audit row and events. Under no contention nothing is queued.
+
+A caller of a command declared with `coalesce=`:
+
+1. takes the entity's lock if it is free, and leads at once;
+2. otherwise queues its call in `queued_command` (committed at once; the table
+   is UNLOGGED) and waits for the lock;
+3. with the lock, takes its row back: an outcome there was written by a leader
+   in the transaction that did the work, and is its answer;
+4. with no outcome yet, leads: its own call and the calls queued behind it
+   for the same command (up to `max_batch`), answering each before COMMIT.
+
+A batch that fails other than by conflict (conflicts are retried whole) answers
+no one: its leader runs its own call alone, and every other caller leads its
+own turn, so one bad call fails only itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.utils.module_loading import import_string
+
+from platform_integrity.context import Actor
+from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
+from platform_integrity.unit_of_work import (
+    Coalescing,
+    Request,
+    Serialization,
+    UnitOfWork,
+    chain_for,
+    record_rejection,
+    run_unit,
+)
+
+logger = logging.getLogger(__name__)
+
+# A queued call older than this is not picked up by a leader (its caller leads
+# its own turn), and rows older than ABANDONED_AFTER (their caller died) go.
+FRESH_FOR = "30 seconds"
+ABANDONED_AFTER = "1 hour"
+
+
+class BatchFailed(RuntimeError):
+    """A coalesced batch raised for all of its requests; each is retried alone."""
+
+
+def call(
+    name: str,
+    fn: Callable[[list[Request]], list[Any]],
+    coalesce: Coalescing,
+    request: Request,
+    entity_id: UUID | None,
+) -> Any:
+    chain = chain_for(entity_id)
+    serialization = Serialization(chain)
+    queued_id = None
+    if not serialization.acquire_if_free():
+        queued_id = _enqueue(chain, name, request)
+        serialization.acquire()
+        try:
+            answered, outcome = _take(queued_id)
+        except BaseException:
+            serialization.release()
+            raise
+        if answered:
+            serialization.release()
+            return _settle(_decode(outcome, coalesce))
+    try:
+        followers = _pending(chain, name, queued_id, coalesce.max_batch - 1)
+        return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
+    finally:
+        serialization.release()
+
+
+def _lead(
+    name: str,
+    fn: Callable[[list[Request]], list[Any]],
+    coalesce: Coalescing,
+    own: Request,
+    followers: Sequence[tuple[int, Request]],
+    entity_id: UUID | None,
+    serialization: Serialization,
+) -> Any:
+    requests = [own, *(request for _, request in followers)]
+    uow = UnitOfWork(name, own.actor, chain_for(entity_id), entity_id)
+
+    def work() -> list[Any]:
+        try:
+            outcomes = fn(requests)
+        except DomainError as err:
+            if followers:
+                raise BatchFailed(name) from err
+            raise
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                with uow.acting_as(request.actor):
+                    record_rejection(uow, outcome, request.kwargs)
+        return outcomes
+
+    def answer(outcomes: list[Any]) -> None:
+        _answer(followers, outcomes[1:], coalesce)
+
+    try:
+        outcomes = run_unit(work, uow, serialization, own.kwargs, before_commit=answer)
+    except ConcurrencyRetryExhausted:
+        raise
+    except Exception:
+        if not followers:
+            raise
+        logger.exception(
+            "%s: a batch of %d calls failed; the leader's runs alone", name, len(requests)
+        )
+        return _lead(name, fn, coalesce, own, (), entity_id, serialization)
+    return _settle(outcomes[0])
+
+
+def _settle(outcome: Any) -> Any:
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def _enqueue(chain: str, name: str, request: Request) -> int:
+    actor = request.actor
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO queued_command (chain, command, user_id, channel, ip, arguments,"
+            " enqueued_at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) RETURNING id",
+            [
+                chain,
+                name,
+                actor.user.pk if actor.user is not None else None,
+                actor.channel,
+                actor.ip,
+                json.dumps(request.kwargs, cls=DjangoJSONEncoder),
+            ],
+        )
+        return cursor.fetchone()[0]
+
+
+def _take(queued_id: int) -> tuple[bool, dict[str, Any] | None]:
+    """Remove our queued row; (True, outcome) when a leader answered it."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM queued_command WHERE id = %s RETURNING outcome", [queued_id])
+        row = cursor.fetchone()
+    if row is None:
+        # Only rows abandoned for ABANDONED_AFTER are removed by others: running
+        # this call now could repeat work already done, so it is refused.
+        raise RuntimeError(f"queued call {queued_id} vanished before it was answered")
+    # Django's connection reads jsonb as text (its JSONField decodes it).
+    return row[0] is not None, json.loads(row[0]) if row[0] is not None else None
+
+
+def _pending(chain: str, name: str, queued_id: int | None, limit: int) -> list[tuple[int, Request]]:
+    """The fresh, unanswered calls queued for this chain and command, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH abandoned AS (
+                DELETE FROM queued_command
+                 WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
+            )
+            SELECT id, user_id, channel, ip, arguments FROM queued_command
+             WHERE chain = %s AND command = %s AND outcome IS NULL AND id <> %s
+               AND enqueued_at > now() - interval '{FRESH_FOR}'
+             ORDER BY id LIMIT %s
+            """,
+            [chain, chain, name, queued_id or 0, limit],
+        )
+        rows = cursor.fetchall()
+    users = get_user_model().objects.in_bulk({row[1] for row in rows if row[1] is not None})
+    return [
+        (queued, Request(Actor(users.get(user_id), channel, ip), json.loads(arguments)))
+        for queued, user_id, channel, ip, arguments in rows
+    ]
+
+
+def _encode(outcome: Any, coalesce: Coalescing) -> dict[str, Any]:
+    if isinstance(outcome, DomainError):
+        kind = type(outcome)
+        return {
+            "error": f"{kind.__module__}.{kind.__qualname__}",
+            "detail": outcome.detail,
+            "extra": outcome.extra,
+        }
+    return {"result": coalesce.dump(outcome)}
+
+
+def _decode(outcome: dict[str, Any], coalesce: Coalescing) -> Any:
+    if "error" in outcome:
+        return import_string(outcome["error"])(outcome["detail"], **outcome["extra"])
+    return coalesce.load(outcome["result"])
+
+
+def _answer(
+    followers: Sequence[tuple[int, Request]], outcomes: list[Any], coalesce: Coalescing
+) -> None:
+    if not followers:
+        return
+    params: list[Any] = []
+    for (queued_id, _), outcome in zip(followers, outcomes, strict=True):
+        params += [queued_id, json.dumps(_encode(outcome, coalesce), cls=DjangoJSONEncoder)]
+    values = ", ".join(["(%s::bigint, %s::jsonb)"] * len(followers))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE queued_command q SET outcome = v.outcome"
+            f" FROM (VALUES {values}) AS v(id, outcome) WHERE q.id = v.id",
+            params,
+        )

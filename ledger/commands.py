@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -22,10 +23,10 @@ from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLin
 from ledger.selectors import entity_id_of
 from platform_integrity import audit, idempotency, outbox
 from platform_integrity.context import Actor
-from platform_integrity.errors import NotFound, ValidationFailed
-from platform_integrity.locks import lock_one
+from platform_integrity.errors import DomainError, NotFound, ValidationFailed
+from platform_integrity.locks import lock_one, lock_rows
 from platform_integrity.models import AccountBalance
-from platform_integrity.unit_of_work import command
+from platform_integrity.unit_of_work import Coalescing, Request, command, current
 
 Status = JournalEntry.Status
 
@@ -257,14 +258,18 @@ def fx_rate_create(
 # Journal entries ----------------------------------------------------------------------
 
 
+def _entry_not_found(entry_id: Any) -> NotFound:
+    return NotFound(
+        f"Journal entry {entry_id} does not exist.",
+        object_type="journal_entry",
+        object_id=str(entry_id),
+    )
+
+
 def _lock_entry(entry_id: UUID) -> JournalEntry:
     entry = lock_one(JournalEntry, entry_id) if _valid_uuid(entry_id) else None
     if entry is None:
-        raise NotFound(
-            f"Journal entry {entry_id} does not exist.",
-            object_type="journal_entry",
-            object_id=str(entry_id),
-        )
+        raise _entry_not_found(entry_id)
     return entry
 
 
@@ -293,9 +298,57 @@ def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
     raise InvalidTransition(f"An entry in status {entry.status} cannot be {action}.", **extra)
 
 
-@command("ledger.journal_entry_create", entity_of=_by_entity)
-def journal_entry_create(
+def _entry_ref(entry: JournalEntry) -> dict[str, Any]:
+    return {"id": str(entry.id)}
+
+
+def _entry_from_ref(ref: dict[str, Any]) -> JournalEntry:
+    return JournalEntry.objects.get(pk=ref["id"])
+
+
+def _as_uuid(value: Any) -> Any:
+    return UUID(str(value)) if _valid_uuid(value) else value
+
+
+def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A queued create's arguments as the caller passed them (dates, line inputs, UUIDs)."""
+    return {
+        **kwargs,
+        "posting_date": date.fromisoformat(kwargs["posting_date"]),
+        "lines": [
+            posting.LineInput(**{**line, "account_id": _as_uuid(line["account_id"])})
+            for line in kwargs["lines"]
+        ],
+    }
+
+
+@command(
+    "ledger.journal_entry_create",
+    entity_of=_by_entity,
+    coalesce=Coalescing(dump=_entry_ref, load=_entry_from_ref, restore=_entry_arguments),
+)
+def journal_entry_create(requests: list[Request]) -> list[JournalEntry | DomainError]:
+    """Validate everything and store DRAFTs: `journal_entry_create(actor, entity_id=..., ...)`.
+
+    Calls queued for one entity are answered together (see `_create`).
+    """
+    journals: dict[Any, posting.Journal] = {}
+    uow = current()
+    outcomes: list[JournalEntry | DomainError] = []
+    for request in requests:
+        with uow.acting_as(request.actor):
+            try:
+                outcomes.append(_create(request.actor, journals, **request.kwargs))
+            except DomainError as err:
+                outcomes.append(err)
+    for journal in journals.values():
+        journal.write()
+    return outcomes
+
+
+def _create(
     actor: Actor,
+    journals: dict[Any, posting.Journal],
     *,
     entity_id: UUID,
     period_id: UUID,
@@ -304,8 +357,11 @@ def journal_entry_create(
     memo: str = "",
     external_id: str | None = None,
 ) -> JournalEntry:
-    """Validate everything and store a DRAFT; a replayed external_id returns the original."""
-    entity = _get(Entity, entity_id, "entity")
+    """One create request; a replayed external_id returns the original entry."""
+    if entity_id not in journals:
+        journals[entity_id] = posting.Journal(_get(Entity, entity_id, "entity"))
+    journal = journals[entity_id]
+    entity = journal.entity
     request = {
         "period_id": str(period_id),
         "posting_date": posting_date,
@@ -315,26 +371,23 @@ def journal_entry_create(
     if external_id:
         existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
         if existing:
-            return JournalEntry.objects.get(pk=existing)
-    period = Period.objects.filter(pk=period_id, entity=entity).first()
+            return journal.created(existing) or JournalEntry.objects.get(pk=existing)
+    period = (
+        Period.objects.filter(pk=period_id, entity=entity).first()
+        if _valid_uuid(period_id)
+        else None
+    )
     if period is None:
         raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
-    posting.open_period(period)
-    posting.check_posting_date(period, posting_date)
-    rows = posting.build_lines(entity, posting_date, lines)
-    entry = JournalEntry(
-        entity=entity,
-        period=period,
+    entry = journal.add(
+        actor,
         posting_date=posting_date,
         memo=memo,
-        external_id=external_id or None,
-        prepared_by=actor.user,
-        functional_currency_code=entity.functional_currency,
+        lines=lines,
+        period=period,
+        external_id=external_id,
+        post=False,
     )
-    entry._history_user = actor.user
-    entry.save()
-    posting.save_lines(entry, rows)
-    entry.save(update_fields=["line_count", "total_debit_minor"])
     if external_id:
         idempotency.remember(entity.id, "journal_entry", external_id, request, entry.id)
     audit.record(
@@ -386,15 +439,14 @@ def journal_entry_update(
     return entry
 
 
-def _submit(actor: Actor, entry: JournalEntry) -> JournalEntry:
+def _submit(actor: Actor, entry: JournalEntry, postings: posting.Postings) -> JournalEntry:
     posting.open_period(entry.period)
     entry.submitted_at = timezone.now()
     entry.rejection_reason_code = ""
     entry.rejection_reason = ""
     if entry.total_debit_minor > entry.entity.approval_threshold_minor:
         entry.route_for_approval()
-        entry._history_user = actor.user
-        entry.save()
+        postings.changed(entry, actor)
         audit.record(
             action="ledger.journal_entry_submit",
             object_type="journal_entry",
@@ -418,15 +470,51 @@ def _submit(actor: Actor, entry: JournalEntry) -> JournalEntry:
             "approval_threshold_minor": entry.entity.approval_threshold_minor,
         },
     )
-    return posting.post(actor, entry)
+    postings.post(entry, actor)
+    return entry
 
 
-@command("ledger.journal_entry_submit", entity_of=_entry_entity)
-def journal_entry_submit(actor: Actor, *, entry_id: UUID) -> JournalEntry:
-    """Above the entity's threshold the entry waits for approval; below it, it posts."""
-    entry = _lock_entry(entry_id)
-    _refuse(entry, "submitted", (Status.DRAFT,))
-    return _submit(actor, entry)
+@command(
+    "ledger.journal_entry_submit",
+    entity_of=_entry_entity,
+    coalesce=Coalescing(dump=_entry_ref, load=_entry_from_ref),
+)
+def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainError]:
+    """Above the entity's threshold an entry waits for approval; below it, it posts.
+
+    `journal_entry_submit(actor, entry_id=...)`; calls queued for one entity are
+    answered together, each against the state the ones before it left.
+    """
+    ids = {_as_uuid(r.kwargs.get("entry_id")) for r in requests}
+    entries = {e.id: e for e in lock_rows(JournalEntry, {i for i in ids if isinstance(i, UUID)})}
+    _load_relations(list(entries.values()))
+    postings = posting.Postings()
+    uow = current()
+    outcomes: list[JournalEntry | DomainError] = []
+    for request in requests:
+        with uow.acting_as(request.actor):
+            try:
+                entry_id = request.kwargs["entry_id"]
+                entry = entries.get(_as_uuid(entry_id))
+                if entry is None:
+                    raise _entry_not_found(entry_id)
+                _refuse(entry, "submitted", (Status.DRAFT,))
+                outcomes.append(_submit(request.actor, entry, postings))
+            except DomainError as err:
+                outcomes.append(err)
+    postings.save()
+    return outcomes
+
+
+def _load_relations(entries: list[JournalEntry]) -> None:
+    """Each entry's entity, period and preparer, in one query per table rather than per entry."""
+    entities = Entity.objects.in_bulk({e.entity_id for e in entries})
+    periods = Period.objects.in_bulk({e.period_id for e in entries})
+    users = get_user_model().objects.in_bulk({e.prepared_by_id for e in entries})
+    for entry in entries:
+        entry.entity = entities[entry.entity_id]
+        entry.period = periods[entry.period_id]
+        entry.prepared_by = users[entry.prepared_by_id]
 
 
 @command("ledger.journal_entry_approve", entity_of=_entry_entity)
@@ -559,4 +647,7 @@ def journal_entry_reverse(
         object_id=str(reversal.id),
         payload={"reversal_of": original.id, "line_count": reversal.line_count},
     )
-    return _submit(actor, reversal)
+    postings = posting.Postings()
+    _submit(actor, reversal, postings)
+    postings.save()
+    return reversal

@@ -191,28 +191,6 @@ def movements_of(rows: list[JournalEntryLine]) -> dict[UUID, int]:
     return deltas
 
 
-def post(
-    actor: Actor, entry: JournalEntry, rows: list[JournalEntryLine] | None = None
-) -> JournalEntry:
-    """Post a locked entry: status, every affected balance, audit and event, in this transaction.
-
-    One balance update per account, however many lines. `rows` are the lines when
-    this transaction just wrote them; otherwise one aggregate query reads them.
-    Reading fewer shared index pages under SERIALIZABLE also means fewer false
-    conflicts with writers of other entities.
-    """
-    open_period(entry.period)
-    deltas = movements_of(rows) if rows is not None else _stored_movements(entry)
-    entry.post()
-
-    entry.posted_at = timezone.now()
-    entry._history_user = actor.user
-    entry.save()
-    balances.apply_deltas(deltas, cause=posting_cause(entry))
-    record_posted(entry)
-    return entry
-
-
 def posting_cause(entry: JournalEntry) -> dict[str, str]:
     return {"type": "journal_entry", "id": str(entry.id), "source": entry.source_type}
 
@@ -237,22 +215,6 @@ def record_posted(entry: JournalEntry) -> None:
     outbox.emit("gl.journal_entry.posted", journal_entry_event(entry))
 
 
-def _stored_movements(entry: JournalEntry) -> dict[UUID, int]:
-    movements = (
-        JournalEntryLine.objects.filter(journal_entry=entry)
-        .values("coa_account_id")
-        .annotate(
-            delta=Sum(
-                Case(
-                    When(direction=DEBIT, then=F("functional_amount_minor")),
-                    default=-F("functional_amount_minor"),
-                )
-            )
-        )
-    )
-    return {row["coa_account_id"]: row["delta"] for row in movements}
-
-
 def journal_entry_event(entry: JournalEntry) -> dict[str, Any]:
     return {
         "journal_entry_id": str(entry.id),
@@ -271,13 +233,14 @@ def journal_entry_event(entry: JournalEntry) -> dict[str, Any]:
 
 
 class Journal:
-    """System entries (a bill's, a payment's) gathered in one unit of work, posted together.
+    """New entries of one entity, gathered in one unit of work and written together.
 
     `add` validates and converts an entry's lines, raising before anything is
-    kept, so a request it refuses leaves nothing behind; `post` writes every
-    entry and line, posts them and moves the balances — one statement per table
-    and one balance update for all of them (each entry still its own balance
-    change, version and event).
+    kept, so a request it refuses leaves nothing behind. `write` inserts every
+    entry and line — one statement per table — and posts the ones added with
+    `post=True` (system entries: a bill's, a payment's), moving the balances
+    with one update for all of them (each entry still its own balance change,
+    version and event). Manual entries are added as drafts.
     """
 
     def __init__(self, entity: Entity) -> None:
@@ -285,6 +248,8 @@ class Journal:
         self._periods: dict[date, Period] = {}
         self._accounts: dict[UUID, Account] = {}
         self._entries: list[tuple[JournalEntry, list[JournalEntryLine], Actor]] = []
+        self._to_post: set[UUID] = set()
+        self._created: dict[UUID, JournalEntry] = {}
 
     def add(
         self,
@@ -292,13 +257,22 @@ class Journal:
         *,
         posting_date: date,
         memo: str,
-        lines: list[dict[str, Any]],
-        source_type: str,
-        source_id: str,
+        lines: list[LineInput] | list[dict[str, Any]],
+        source_type: str = "MANUAL",
+        source_id: str = "",
+        period: Period | None = None,
+        external_id: str | None = None,
+        post: bool = True,
     ) -> JournalEntry:
-        if posting_date not in self._periods:
-            self._periods[posting_date] = period_covering(self.entity, posting_date)
-        inputs = [LineInput(**line) for line in lines]
+        """A new entry; `period` defaults to the open period covering `posting_date`."""
+        if period is None:
+            if posting_date not in self._periods:
+                self._periods[posting_date] = period_covering(self.entity, posting_date)
+            period = self._periods[posting_date]
+        else:
+            open_period(period)
+            check_posting_date(period, posting_date)
+        inputs = [line if isinstance(line, LineInput) else LineInput(**line) for line in lines]
         missing = {line.account_id for line in inputs} - self._accounts.keys()
         if missing:
             self._accounts.update(load_accounts(missing))
@@ -306,32 +280,42 @@ class Journal:
         entry = JournalEntry(
             id=uuid.uuid4(),
             entity=self.entity,
-            period=self._periods[posting_date],
+            period=period,
             posting_date=posting_date,
             memo=memo,
+            external_id=external_id or None,
             prepared_by=actor.user,
             source_type=source_type,
             source_id=source_id,
             functional_currency_code=self.entity.functional_currency,
-            submitted_at=timezone.now(),
+            submitted_at=timezone.now() if post else None,
             line_count=len(rows),
             total_debit_minor=sum(r.functional_amount_minor for r in rows if r.direction == DEBIT),
         )
+        if post:
+            self._to_post.add(entry.id)
         for row in rows:
             row.journal_entry = entry
         self._entries.append((entry, rows, actor))
+        self._created[entry.id] = entry
         return entry
 
-    def post(self) -> None:
+    def created(self, entry_id: Any) -> JournalEntry | None:
+        """An entry added in this unit (an idempotency key may replay it before it is written)."""
+        return self._created.get(entry_id if isinstance(entry_id, UUID) else UUID(str(entry_id)))
+
+    def write(self) -> None:
         if not self._entries:
             return
-        # Lines first: the entries they reference are inserted right after, already
-        # POSTED (the foreign key is checked at COMMIT), so each entry is written
-        # once, as the only state anyone can see. The database still refuses lines
-        # added to a posted entry, and checks each posted entry balances at COMMIT.
+        # Lines first: their entries are inserted right after (the foreign key is
+        # checked at COMMIT), and a system entry already POSTED, so each entry is
+        # written once, in the only state anyone can see. The database still
+        # refuses lines added to a posted entry and checks, at COMMIT, that each
+        # posted entry balances.
         bulk.insert([row for _, rows, _ in self._entries for row in rows])
         posted_at = timezone.now()
-        for entry, _, _ in self._entries:
+        posting = [item for item in self._entries if item[0].id in self._to_post]
+        for entry, _, _ in posting:
             entry.post()
             entry.posted_at = posted_at
         bulk.insert([entry for entry, _, _ in self._entries])
@@ -339,22 +323,103 @@ class Journal:
             JournalEntry,
             [history.row(entry, actor, update=False) for entry, _, actor in self._entries],
         )
-        balances.apply_movements(
-            [(movements_of(rows), posting_cause(entry)) for entry, rows, _ in self._entries]
-        )
-        uow = current()
-        for entry, _, actor in self._entries:
-            with uow.acting_as(actor):
-                record_posted(entry)
-        self._entries = []
+        _apply_and_record([(entry, movements_of(rows), actor) for entry, rows, actor in posting])
+        self._entries, self._to_post = [], set()
 
 
 def post_entry(actor: Actor, *, entity: Entity, **entry: Any) -> JournalEntry:
     """Create and post one system entry inside the caller's command (see `Journal.add`)."""
     journal = Journal(entity)
     posted = journal.add(actor, **entry)
-    journal.post()
+    journal.write()
     return posted
+
+
+class Postings:
+    """Stored entries changed in one unit of work (submitted, approved, posted), written together.
+
+    Each change is made in memory on a locked entry (so a later request sees it)
+    and kept as a historical row; `save` writes the entries once, then posts
+    the ones `post`ed: their lines' movements are read in one query and moved
+    onto the balances with one update.
+    """
+
+    STATE = [
+        "status",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "auto_approved",
+        "posted_at",
+        "rejection_reason_code",
+        "rejection_reason",
+    ]
+
+    def __init__(self) -> None:
+        self._entries: dict[UUID, JournalEntry] = {}
+        self._history: list[dict[str, Any]] = []
+        self._posting: list[tuple[JournalEntry, Actor]] = []
+
+    def changed(self, entry: JournalEntry, actor: Actor) -> None:
+        self._entries[entry.id] = entry
+        self._history.append(history.row(entry, actor, update=True))
+
+    def post(self, entry: JournalEntry, actor: Actor) -> None:
+        """Post a locked entry (raises `PeriodLocked` before changing anything)."""
+        open_period(entry.period)
+        entry.post()
+        entry.posted_at = timezone.now()
+        self.changed(entry, actor)
+        self._posting.append((entry, actor))
+
+    def save(self) -> None:
+        bulk.update(list(self._entries.values()), self.STATE)
+        history.write(JournalEntry, self._history)
+        movements = _stored_movements([entry.id for entry, _ in self._posting])
+        _apply_and_record(
+            [(entry, movements.get(entry.id, {}), actor) for entry, actor in self._posting]
+        )
+
+
+def post(actor: Actor, entry: JournalEntry) -> JournalEntry:
+    """Post one locked, stored entry: status, balances, audit and event, in this transaction."""
+    postings = Postings()
+    postings.post(entry, actor)
+    postings.save()
+    return entry
+
+
+def _apply_and_record(posted: list[tuple[JournalEntry, dict[UUID, int], Actor]]) -> None:
+    """Move the balances for entries just posted, then their audit rows and events."""
+    if not posted:
+        return
+    balances.apply_movements([(deltas, posting_cause(entry)) for entry, deltas, _ in posted])
+    uow = current()
+    for entry, _, actor in posted:
+        with uow.acting_as(actor):
+            record_posted(entry)
+
+
+def _stored_movements(entry_ids: list[UUID]) -> dict[UUID, dict[UUID, int]]:
+    """Signed functional movement per account of each entry's stored lines: one query."""
+    if not entry_ids:
+        return {}
+    movements: dict[UUID, dict[UUID, int]] = defaultdict(dict)
+    rows = (
+        JournalEntryLine.objects.filter(journal_entry_id__in=entry_ids)
+        .values("journal_entry_id", "coa_account_id")
+        .annotate(
+            delta=Sum(
+                Case(
+                    When(direction=DEBIT, then=F("functional_amount_minor")),
+                    default=-F("functional_amount_minor"),
+                )
+            )
+        )
+    )
+    for row in rows:
+        movements[row["journal_entry_id"]][row["coa_account_id"]] = row["delta"]
+    return movements
 
 
 def required_account(entity: Entity, role: str) -> Account:

@@ -268,7 +268,7 @@ class Changes:
 
     def save(self) -> None:
         for journal in self._journals.values():
-            journal.post()
+            journal.write()
         if self._created:
             bulk.insert([payment for payment, _ in self._created.values()])
             history.write(

@@ -13,6 +13,7 @@ PostgreSQL parses each value as its column's type, from its JSON text.
 
 import datetime
 import decimal
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -34,11 +35,44 @@ class RowEncoder(json.JSONEncoder):
         return super().default(o)
 
 
+def _quoted(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
 def _recordset(fields: Sequence[models.Field]) -> str:
-    columns = ", ".join(
-        f"{connection.ops.quote_name(field.column)} {field.db_type(connection)}" for field in fields
-    )
+    columns = ", ".join(f"{_quoted(field.column)} {field.db_type(connection)}" for field in fields)
     return f"jsonb_to_recordset(%s::jsonb) AS r({columns})"
+
+
+@functools.cache
+def _insert_statement(model: type[models.Model]) -> tuple[str, list[models.Field], bool]:
+    meta = model._meta
+    auto_pk = meta.pk.db_returning
+    fields = [field for field in meta.concrete_fields if not (field is meta.pk and auto_pk)]
+    columns = ", ".join(_quoted(field.column) for field in fields)
+    sql = (
+        f"INSERT INTO {_quoted(meta.db_table)} ({columns})"
+        f" SELECT {columns} FROM {_recordset(fields)}"
+        + (f" RETURNING {_quoted(meta.pk.column)}" if auto_pk else "")
+    )
+    return sql, fields, auto_pk
+
+
+@functools.cache
+def _update_statement(
+    model: type[models.Model], field_names: tuple[str, ...]
+) -> tuple[str, list[models.Field]]:
+    meta = model._meta
+    fields = [meta.pk, *(meta.get_field(name) for name in field_names)]
+    pk = _quoted(meta.pk.column)
+    assignments = ", ".join(
+        f"{name} = r.{name}" for name in map(_quoted, (f.column for f in fields[1:]))
+    )
+    sql = (
+        f"UPDATE {_quoted(meta.db_table)} t SET {assignments}"
+        f" FROM {_recordset(fields)} WHERE t.{pk} = r.{pk}"
+    )
+    return sql, fields
 
 
 def insert(objs: Sequence[M]) -> list[M]:
@@ -46,7 +80,7 @@ def insert(objs: Sequence[M]) -> list[M]:
     if not objs:
         return list(objs)
     model = type(objs[0])
-    fields = _inserted_fields(model)
+    _, fields, _ = _insert_statement(model)
     pks = insert_values(
         model, [{f.attname: f.pre_save(obj, add=True) for f in fields} for obj in objs]
     )
@@ -57,30 +91,16 @@ def insert(objs: Sequence[M]) -> list[M]:
     return list(objs)
 
 
-def _inserted_fields(model: type[models.Model]) -> list[models.Field]:
-    pk = model._meta.pk
-    return [field for field in model._meta.concrete_fields if not (field is pk and pk.db_returning)]
-
-
 def insert_values(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> list[Any]:
     """INSERT rows given as {attname: value}; the auto primary keys (or Nones), in order."""
     if not rows:
         return []
-    meta = model._meta
-    fields = _inserted_fields(model)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    sql, fields, auto_pk = _insert_statement(model)
     document = json.dumps(
-        [{field.column: row[field.attname] for field in fields} for row in rows],
-        cls=RowEncoder,
+        [{field.column: row[field.attname] for field in fields} for row in rows], cls=RowEncoder
     )
-    auto_pk = meta.pk.db_returning
-    returning = f" RETURNING {connection.ops.quote_name(meta.pk.column)}" if auto_pk else ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns})"
-            f" SELECT {columns} FROM {_recordset(fields)}{returning}",
-            [document],
-        )
+        cursor.execute(sql, [document])
         return [pk for (pk,) in cursor.fetchall()] if auto_pk else [None] * len(rows)
 
 
@@ -88,16 +108,10 @@ def update(objs: Sequence[models.Model], field_names: Sequence[str]) -> None:
     """UPDATE `field_names` of `objs` (one model, primary keys set) to their values."""
     if not objs:
         return
-    meta = type(objs[0])._meta
-    fields = [meta.pk, *(meta.get_field(name) for name in field_names)]
-    rows = [{field.column: getattr(obj, field.attname) for field in fields} for obj in objs]
-    pk = connection.ops.quote_name(meta.pk.column)
-    assignments = ", ".join(
-        f"{name} = r.{name}" for name in (connection.ops.quote_name(f.column) for f in fields[1:])
+    sql, fields = _update_statement(type(objs[0]), tuple(field_names))
+    document = json.dumps(
+        [{field.column: getattr(obj, field.attname) for field in fields} for obj in objs],
+        cls=RowEncoder,
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connection.ops.quote_name(meta.db_table)} t SET {assignments}"
-            f" FROM {_recordset(fields)} WHERE t.{pk} = r.{pk}",
-            [json.dumps(rows, cls=RowEncoder)],
-        )
+        cursor.execute(sql, [document])

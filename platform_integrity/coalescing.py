@@ -15,11 +15,13 @@ A caller of a command declared with `coalesce=`:
 
 1. takes the entity's lock if it is free, and leads at once;
 2. otherwise queues its call in `queued_command` (committed at once; the table
-   is UNLOGGED) and waits for the lock;
-3. with the lock, takes its row back: an outcome there was written by a leader
-   in the transaction that did the work, and is its answer;
-4. with no outcome yet, leads: its own call and the calls queued behind it
-   for the same command (up to `max_batch`), answering each before COMMIT.
+   is UNLOGGED) and waits for the lock's holder to let go — in shared mode,
+   without taking the lock, so every waiter wakes at once rather than in turn;
+3. then takes its row back if it has an outcome: a leader wrote it in the
+   transaction that did the work, and it is the answer;
+4. with no outcome yet, tries the lock: if it gets it, it leads its own call
+   and the calls queued behind it for the same command (up to `max_batch`),
+   answering each before COMMIT; if someone else got it, back to 2.
 
 A batch that fails other than by conflict (conflicts are retried whole) answers
 no one: its leader runs its own call alone, and every other caller leads its
@@ -39,6 +41,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils.module_loading import import_string
 
+from platform_integrity.audit import PayloadEncoder
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
 from platform_integrity.unit_of_work import (
@@ -75,17 +78,19 @@ def call(
     queued_id = None
     if not serialization.acquire_if_free():
         queued_id = _enqueue(chain, name, request)
-        serialization.acquire()
-        try:
-            answered, outcome = _take(queued_id)
-        except BaseException:
-            serialization.release()
-            raise
-        if answered:
-            serialization.release()
-            return _settle(_decode(outcome, coalesce))
+        while True:
+            serialization.wait_for_holder()
+            outcome = _take_answer(queued_id)
+            if outcome is None and serialization.acquire_if_free():
+                # A whole batch may have answered us between that look and the lock.
+                outcome = _take_answer(queued_id)
+                if outcome is None:
+                    break
+                serialization.release()
+            if outcome is not None:
+                return _settle(_decode(outcome, coalesce))
     try:
-        followers = _pending(chain, name, queued_id, coalesce.max_batch - 1)
+        followers = _pending(chain, name, queued_id, coalesce)
         return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
     finally:
         serialization.release()
@@ -151,31 +156,48 @@ def _enqueue(chain: str, name: str, request: Request) -> int:
                 actor.user.pk if actor.user is not None else None,
                 actor.channel,
                 actor.ip,
-                json.dumps(request.kwargs, cls=DjangoJSONEncoder),
+                json.dumps(request.kwargs, cls=PayloadEncoder),
             ],
         )
         return cursor.fetchone()[0]
 
 
-def _take(queued_id: int) -> tuple[bool, dict[str, Any] | None]:
-    """Remove our queued row; (True, outcome) when a leader answered it."""
+def _take_answer(queued_id: int) -> dict[str, Any] | None:
+    """Our queued call's outcome, removing the row, once a leader has answered it."""
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM queued_command WHERE id = %s RETURNING outcome", [queued_id])
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(
+            """
+            WITH answered AS (
+                DELETE FROM queued_command WHERE id = %s AND outcome IS NOT NULL
+                RETURNING outcome
+            )
+            SELECT (SELECT outcome FROM answered),
+                   EXISTS (SELECT 1 FROM queued_command WHERE id = %s)
+            """,
+            [queued_id, queued_id],
+        )
+        outcome, queued = cursor.fetchone()
+    if not queued:
         # Only rows abandoned for ABANDONED_AFTER are removed by others: running
         # this call now could repeat work already done, so it is refused.
         raise RuntimeError(f"queued call {queued_id} vanished before it was answered")
     # Django's connection reads jsonb as text (its JSONField decodes it).
-    return row[0] is not None, json.loads(row[0]) if row[0] is not None else None
+    return json.loads(outcome) if outcome is not None else None
 
 
-def _pending(chain: str, name: str, queued_id: int | None, limit: int) -> list[tuple[int, Request]]:
-    """The fresh, unanswered calls queued for this chain and command, oldest first."""
+def _pending(
+    chain: str, name: str, queued_id: int | None, coalesce: Coalescing
+) -> list[tuple[int, Request]]:
+    """The fresh, unanswered calls queued for this chain and command, oldest first.
+
+    The leader's own queued row, and rows abandoned long ago, are removed.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH abandoned AS (
+            WITH ours AS (
+                DELETE FROM queued_command WHERE id = %s
+            ), abandoned AS (
                 DELETE FROM queued_command
                  WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
             )
@@ -184,12 +206,13 @@ def _pending(chain: str, name: str, queued_id: int | None, limit: int) -> list[t
                AND enqueued_at > now() - interval '{FRESH_FOR}'
              ORDER BY id LIMIT %s
             """,
-            [chain, chain, name, queued_id or 0, limit],
+            [queued_id, chain, chain, name, queued_id or 0, coalesce.max_batch - 1],
         )
         rows = cursor.fetchall()
     users = get_user_model().objects.in_bulk({row[1] for row in rows if row[1] is not None})
+    restore = coalesce.restore or (lambda kwargs: kwargs)
     return [
-        (queued, Request(Actor(users.get(user_id), channel, ip), json.loads(arguments)))
+        (queued, Request(Actor(users.get(user_id), channel, ip), restore(json.loads(arguments))))
         for queued, user_id, channel, ip, arguments in rows
     ]
 

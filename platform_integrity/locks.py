@@ -8,10 +8,11 @@ to serialize writers and does not conflict with the FOR KEY SHARE that foreign
 key checks of child inserts take on the same parents.
 """
 
+import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 
 from platform_integrity.unit_of_work import current
 
@@ -29,10 +30,20 @@ def lock_rows(model: type[M], ids: Iterable[Any], *, by: str = "pk") -> list[M]:
     uow.lock_rank = rank
     wanted = sorted({str(i) for i in ids})
     uow.locking.extend((table, row_id) for row_id in wanted)
-    return list(
-        model.objects.filter(**{f"{by}__in": wanted})
-        .order_by(by)
-        .select_for_update(no_key=True, of=("self",))
+    if not wanted:
+        return []
+    return list(model.objects.raw(_lock_statement(model, by), [wanted]))
+
+
+@functools.cache
+def _lock_statement(model: type[models.Model], by: str) -> str:
+    """The row-locking SELECT, written once per model: the ORM compiled it on every call."""
+    meta = model._meta
+    key = meta.pk if by == "pk" else meta.get_field(by)
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT * FROM {quote(meta.db_table)} WHERE {quote(key.column)}"
+        f" = ANY(%s::{key.db_type(connection)}[]) ORDER BY {quote(key.column)} FOR NO KEY UPDATE"
     )
 
 

@@ -161,6 +161,17 @@ class Serialization:
             cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
         return True
 
+    def wait_for_holder(self) -> None:
+        """Return once nobody holds the entity's lock, without keeping it.
+
+        Waiting in shared mode, every waiter wakes when the holder lets go.
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_lock_shared(%s), pg_advisory_unlock_shared(%s)",
+                [self.entity_key, self.entity_key],
+            )
+
     def escalate(self) -> None:
         if self.exclusive:
             return
@@ -193,11 +204,13 @@ class Coalescing:
     """How a coalescing command's answers reach callers waiting in other processes.
 
     `dump(result)` is the JSON-ready form written in the leader's transaction;
-    `load(data)` turns it back into the result the caller gets.
+    `load(data)` turns it back into the result the caller gets. A queued call's
+    arguments travel as JSON too: `restore(kwargs)` gives them back their types.
     """
 
     dump: Callable[[Any], dict[str, Any]]
     load: Callable[[dict[str, Any]], Any]
+    restore: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     max_batch: int = 64
 
 

@@ -20,10 +20,10 @@ from ledger.errors import (
     SelfApprovalForbidden,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from ledger.selectors import entity_id_of
-from platform_integrity import audit, idempotency, outbox
+from platform_integrity import audit, coalescing, idempotency, outbox
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, NotFound, ValidationFailed
+from platform_integrity.ids import as_uuid, entity_id_of
 from platform_integrity.locks import lock_one, lock_rows
 from platform_integrity.models import AccountBalance
 from platform_integrity.unit_of_work import Coalescing, Request, command, current
@@ -299,15 +299,11 @@ def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
 
 
 def _entry_ref(entry: JournalEntry) -> dict[str, Any]:
-    return {"id": str(entry.id)}
+    return coalescing.dump_row(entry)
 
 
-def _entry_from_ref(ref: dict[str, Any]) -> JournalEntry:
-    return JournalEntry.objects.get(pk=ref["id"])
-
-
-def _as_uuid(value: Any) -> Any:
-    return UUID(str(value)) if _valid_uuid(value) else value
+def _entry_from_ref(row: dict[str, Any]) -> JournalEntry:
+    return coalescing.load_row(JournalEntry, row)
 
 
 def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +312,9 @@ def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
         **kwargs,
         "posting_date": date.fromisoformat(kwargs["posting_date"]),
         "lines": [
-            posting.LineInput(**{**line, "account_id": _as_uuid(line["account_id"])})
+            posting.LineInput(
+                **{**line, "account_id": as_uuid(line["account_id"]) or line["account_id"]}
+            )
             for line in kwargs["lines"]
         ],
     }
@@ -485,8 +483,8 @@ def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainE
     `journal_entry_submit(actor, entry_id=...)`; calls queued for one entity are
     answered together, each against the state the ones before it left.
     """
-    ids = {_as_uuid(r.kwargs.get("entry_id")) for r in requests}
-    entries = {e.id: e for e in lock_rows(JournalEntry, {i for i in ids if isinstance(i, UUID)})}
+    ids = {as_uuid(r.kwargs.get("entry_id")) for r in requests} - {None}
+    entries = {e.id: e for e in lock_rows(JournalEntry, ids)}
     _load_relations(list(entries.values()))
     postings = posting.Postings()
     uow = current()
@@ -495,7 +493,7 @@ def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainE
         with uow.acting_as(request.actor):
             try:
                 entry_id = request.kwargs["entry_id"]
-                entry = entries.get(_as_uuid(entry_id))
+                entry = entries.get(as_uuid(entry_id))
                 if entry is None:
                     raise _entry_not_found(entry_id)
                 _refuse(entry, "submitted", (Status.DRAFT,))

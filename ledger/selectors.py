@@ -2,21 +2,11 @@
 
 from datetime import date
 from typing import Any
-from uuid import UUID
 
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet, Sum
 
 from ledger.models import Account, Entity, JournalEntry, JournalEntryLine
 from platform_integrity.models import AccountBalance
-
-
-def entity_id_of(model, pk: Any) -> UUID | None:
-    """The entity a row belongs to (None if the row does not exist): picks the command's lock."""
-    try:
-        return model.objects.filter(pk=pk).values_list("entity_id", flat=True).first()
-    except (ValueError, ValidationError):  # a malformed id has no entity; the command says 404
-        return None
 
 
 def journal_entry_list(*, entity_id=None, status=None, search=None) -> QuerySet[JournalEntry]:

@@ -34,8 +34,7 @@ from payables.errors import (
     VendorInvalid,
 )
 from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
-from payables.selectors import as_uuid, entity_id_of
-from platform_integrity import audit, bulk, history, idempotency, outbox
+from platform_integrity import audit, bulk, coalescing, history, idempotency, outbox
 from platform_integrity.context import Actor
 from platform_integrity.errors import (
     DomainError,
@@ -43,6 +42,7 @@ from platform_integrity.errors import (
     OptimisticLockConflict,
     ValidationFailed,
 )
+from platform_integrity.ids import as_uuid, entity_id_of
 from platform_integrity.locks import lock_one, lock_rows
 from platform_integrity.unit_of_work import Coalescing, Request, command, current
 
@@ -362,11 +362,11 @@ def _check_version(vendor: Vendor, expected_version: int | None) -> None:
 
 
 def _payment_ref(payment: Payment) -> dict[str, Any]:
-    return {"id": str(payment.id), "replayed": payment.replayed}
+    return {"row": coalescing.dump_row(payment), "replayed": payment.replayed}
 
 
 def _payment_from_ref(ref: dict[str, Any]) -> Payment:
-    payment = Payment.objects.get(pk=ref["id"])
+    payment = coalescing.load_row(Payment, ref["row"])
     payment.replayed = ref["replayed"]
     return payment
 

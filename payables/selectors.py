@@ -9,22 +9,8 @@ from django.db.models import Count, Q, QuerySet
 
 from payables.models import Bill, Payment, PaymentRun, PaymentRunItem, Vendor
 from platform_integrity.errors import NotFound
+from platform_integrity.ids import as_uuid
 from platform_integrity.models import AuditEvent
-
-
-def as_uuid(value: Any) -> UUID | None:
-    try:
-        return value if isinstance(value, UUID) else UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-def entity_id_of(model, pk: Any) -> UUID | None:
-    """The entity a row belongs to, or None (also for a malformed id): picks the command's lock."""
-    pk = as_uuid(pk)
-    if pk is None:
-        return None
-    return model.objects.filter(pk=pk).values_list("entity_id", flat=True).first()
 
 
 def _get(queryset: QuerySet, pk: Any, label: str):

@@ -33,15 +33,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils.module_loading import import_string
 
 from platform_integrity.audit import PayloadEncoder
+from platform_integrity.bulk import RowEncoder
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
 from platform_integrity.unit_of_work import (
@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 # its own turn), and rows older than ABANDONED_AFTER (their caller died) go.
 FRESH_FOR = "30 seconds"
 ABANDONED_AFTER = "1 hour"
+
+
+M = TypeVar("M", bound=models.Model)
 
 
 class BatchFailed(RuntimeError):
@@ -136,6 +139,21 @@ def _lead(
         )
         return _lead(name, fn, coalesce, own, (), entity_id, serialization)
     return _settle(outcomes[0])
+
+
+def dump_row(instance: models.Model) -> dict[str, Any]:
+    """A model instance as a JSON-ready answer: every column, so the caller needs no query."""
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def load_row(model: type[M], values: dict[str, Any]) -> M:
+    """The instance `dump_row` described, as if read from the database."""
+    fields = model._meta.concrete_fields
+    return model.from_db(
+        DEFAULT_DB_ALIAS,
+        [f.attname for f in fields],
+        [None if (v := values[f.attname]) is None else f.to_python(v) for f in fields],
+    )
 
 
 def _settle(outcome: Any) -> Any:
@@ -241,7 +259,7 @@ def _answer(
         return
     params: list[Any] = []
     for (queued_id, _), outcome in zip(followers, outcomes, strict=True):
-        params += [queued_id, json.dumps(_encode(outcome, coalesce), cls=DjangoJSONEncoder)]
+        params += [queued_id, json.dumps(_encode(outcome, coalesce), cls=RowEncoder)]
     values = ", ".join(["(%s::bigint, %s::jsonb)"] * len(followers))
     with connection.cursor() as cursor:
         cursor.execute(

@@ -307,23 +307,28 @@ class Journal:
     def write(self) -> None:
         if not self._entries:
             return
+        posting = [item for item in self._entries if item[0].id in self._to_post]
+        changes = balances.BalanceChanges(
+            [(movements_of(rows), posting_cause(entry)) for entry, rows, _ in posting]
+        )
         # Lines first: their entries are inserted right after (the foreign key is
         # checked at COMMIT), and a system entry already POSTED, so each entry is
         # written once, in the only state anyone can see. The database still
         # refuses lines added to a posted entry and checks, at COMMIT, that each
         # posted entry balances.
-        bulk.insert([row for _, rows, _ in self._entries for row in rows])
-        posted_at = timezone.now()
-        posting = [item for item in self._entries if item[0].id in self._to_post]
-        for entry, _, _ in posting:
-            entry.post()
-            entry.posted_at = posted_at
-        bulk.insert([entry for entry, _, _ in self._entries])
-        history.write(
-            JournalEntry,
-            [history.row(entry, actor, update=False) for entry, _, actor in self._entries],
-        )
-        _apply_and_record([(entry, movements_of(rows), actor) for entry, rows, actor in posting])
+        with bulk.pipelined():
+            bulk.insert([row for _, rows, _ in self._entries for row in rows], read_ids=False)
+            posted_at = timezone.now()
+            for entry, _, _ in posting:
+                entry.post()
+                entry.posted_at = posted_at
+            bulk.insert([entry for entry, _, _ in self._entries])
+            history.write(
+                JournalEntry,
+                [history.row(entry, actor, update=False) for entry, _, actor in self._entries],
+            )
+            changes.apply()
+        _record_posted_by([(entry, actor) for entry, _, actor in posting])
         self._entries, self._to_post = [], set()
 
 
@@ -373,12 +378,15 @@ class Postings:
         self._posting.append((entry, actor))
 
     def save(self) -> None:
-        bulk.update(list(self._entries.values()), self.STATE)
-        history.write(JournalEntry, self._history)
         movements = _stored_movements([entry.id for entry, _ in self._posting])
-        _apply_and_record(
-            [(entry, movements.get(entry.id, {}), actor) for entry, actor in self._posting]
+        changes = balances.BalanceChanges(
+            [(movements.get(entry.id, {}), posting_cause(entry)) for entry, _ in self._posting]
         )
+        with bulk.pipelined():
+            bulk.update(list(self._entries.values()), self.STATE)
+            history.write(JournalEntry, self._history)
+            changes.apply()
+        _record_posted_by(self._posting)
 
 
 def post(actor: Actor, entry: JournalEntry) -> JournalEntry:
@@ -389,13 +397,9 @@ def post(actor: Actor, entry: JournalEntry) -> JournalEntry:
     return entry
 
 
-def _apply_and_record(posted: list[tuple[JournalEntry, dict[UUID, int], Actor]]) -> None:
-    """Move the balances for entries just posted, then their audit rows and events."""
-    if not posted:
-        return
-    balances.apply_movements([(deltas, posting_cause(entry)) for entry, deltas, _ in posted])
+def _record_posted_by(posted: list[tuple[JournalEntry, Actor]]) -> None:
     uow = current()
-    for entry, _, actor in posted:
+    for entry, actor in posted:
         with uow.acting_as(actor):
             record_posted(entry)
 

@@ -269,6 +269,10 @@ class Changes:
     def save(self) -> None:
         for journal in self._journals.values():
             journal.write()
+        with bulk.pipelined():
+            self._write()
+
+    def _write(self) -> None:
         if self._created:
             bulk.insert([payment for payment, _ in self._created.values()])
             history.write(

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.utils import timezone
 
 from platform_integrity import bulk
@@ -98,13 +99,15 @@ def flush(uow: UnitOfWork) -> None:
     """Write the unit's audit rows in one INSERT and move the chain head past them."""
     if not uow.audit_rows:
         return
-    rows = bulk.insert(uow.audit_rows)
-    last = rows[-1]
-    if uow.audit_head_stored:
-        AuditChainHead.objects.filter(chain=uow.chain).update(head_hash=last.hash, head_id=last.id)
-    else:
-        AuditChainHead.objects.create(chain=uow.chain, head_hash=last.hash, head_id=last.id)
-        uow.audit_head_stored = True
+    last = bulk.insert(uow.audit_rows)[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_chain_head SET head_hash = %s, head_id = %s WHERE chain = %s"
+            if uow.audit_head_stored
+            else "INSERT INTO audit_chain_head (head_hash, head_id, chain) VALUES (%s, %s, %s)",
+            [last.hash, last.id, uow.chain],
+        )
+    uow.audit_head_stored = True
     uow.audit_rows = []
 
 

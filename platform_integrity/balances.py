@@ -27,68 +27,88 @@ def apply_movements(
     *,
     expected_versions: Mapping[UUID, int] | None = None,
 ) -> list[AccountBalance]:
-    """Apply several postings' deltas, in order, to the account balances they touch.
+    """Apply several postings' deltas, in order, to the account balances they touch."""
+    return BalanceChanges(movements, expected_versions=expected_versions).apply()
 
-    Locks the balance rows (ids ascending) and checks any expected versions. Each
-    posting is one change of each of its balances: its own version bump and its
-    own `balance.updated`, with the balance it left. They reach the table in one
-    UPDATE — one row change per account however many postings and lines fed it.
+
+class BalanceChanges:
+    """Several postings' deltas for the account balances they touch, locked and checked.
+
+    Creating it locks the balance rows (ids ascending) and checks any expected
+    versions; `apply` writes them. Each posting is one change of each of its
+    balances: its own version bump and its own `balance.updated`, with the
+    balance it left. They reach the table in one UPDATE — one row change per
+    account however many postings and lines fed it. Locking apart from writing
+    lets a unit lock first and send all its writes together (`bulk.pipelined`).
     """
-    touched = sorted({a for deltas, _ in movements for a, d in deltas.items() if d}, key=str)
-    if not touched:
-        return []
-    rows = {row.account_id: row for row in lock_rows(AccountBalance, touched, by="account_id")}
-    for account_id, expected in (expected_versions or {}).items():
-        row = rows.get(account_id)
-        if row is not None and expected != row.version:
-            raise OptimisticLockConflict(
-                f"Balance of account {account_id} is at version {row.version}, not {expected}.",
-                object_type="account_balance",
-                object_id=str(row.id),
-                current_version=row.version,
-                retry="Read the balance again and resend with its current version.",
-            )
-    events = []
-    totals: dict[UUID, int] = dict.fromkeys(touched, 0)
-    bumps: dict[UUID, int] = dict.fromkeys(touched, 0)
-    for deltas, cause in movements:
-        for account_id, delta in sorted(deltas.items(), key=lambda item: str(item[0])):
-            if not delta:
-                continue
-            row = rows[account_id]
-            row.balance_minor += delta
-            row.version += 1
-            totals[account_id] += delta
-            bumps[account_id] += 1
-            events.append(
-                {
-                    "account_id": str(account_id),
-                    "entity_id": str(row.entity_id),
-                    "balance_minor": row.balance_minor,
-                    "delta_minor": delta,
-                    "currency_code": row.currency_code,
-                    "version": row.version,
-                    "cause": dict(cause),
-                }
-            )
-    values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint)"] * len(touched))
-    params: list[Any] = []
-    for account_id in touched:
-        params += [str(account_id), totals[account_id], bumps[account_id]]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE account_balance b
-               SET balance_minor = b.balance_minor + d.delta,
-                   version = b.version + d.bumps,
-                   updated_at = now()
-              FROM (VALUES {values}) AS d(account_id, delta, bumps)
-             WHERE b.account_id = d.account_id
-         RETURNING b.id, b.account_id, b.entity_id, b.balance_minor, b.currency_code,
-                   b.version, b.updated_at
-            """,
-            params,
+
+    def __init__(
+        self,
+        movements: Sequence[tuple[Mapping[UUID, int], Mapping[str, Any]]],
+        *,
+        expected_versions: Mapping[UUID, int] | None = None,
+    ) -> None:
+        self.touched = sorted(
+            {a for deltas, _ in movements for a, d in deltas.items() if d}, key=str
         )
-        updated = [AccountBalance(*row) for row in cursor.fetchall()]
-    outbox.emit_many("balance.updated", events)
-    return updated
+        self.events: list[dict[str, Any]] = []
+        self.totals: dict[UUID, int] = dict.fromkeys(self.touched, 0)
+        self.bumps: dict[UUID, int] = dict.fromkeys(self.touched, 0)
+        if not self.touched:
+            return
+        rows = {r.account_id: r for r in lock_rows(AccountBalance, self.touched, by="account_id")}
+        for account_id, expected in (expected_versions or {}).items():
+            row = rows.get(account_id)
+            if row is not None and expected != row.version:
+                raise OptimisticLockConflict(
+                    f"Balance of account {account_id} is at version {row.version}, not {expected}.",
+                    object_type="account_balance",
+                    object_id=str(row.id),
+                    current_version=row.version,
+                    retry="Read the balance again and resend with its current version.",
+                )
+        for deltas, cause in movements:
+            for account_id, delta in sorted(deltas.items(), key=lambda item: str(item[0])):
+                if not delta:
+                    continue
+                row = rows[account_id]
+                row.balance_minor += delta
+                row.version += 1
+                self.totals[account_id] += delta
+                self.bumps[account_id] += 1
+                self.events.append(
+                    {
+                        "account_id": str(account_id),
+                        "entity_id": str(row.entity_id),
+                        "balance_minor": row.balance_minor,
+                        "delta_minor": delta,
+                        "currency_code": row.currency_code,
+                        "version": row.version,
+                        "cause": dict(cause),
+                    }
+                )
+
+    def apply(self) -> list[AccountBalance]:
+        if not self.touched:
+            return []
+        values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint)"] * len(self.touched))
+        params: list[Any] = []
+        for account_id in self.touched:
+            params += [str(account_id), self.totals[account_id], self.bumps[account_id]]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE account_balance b
+                   SET balance_minor = b.balance_minor + d.delta,
+                       version = b.version + d.bumps,
+                       updated_at = now()
+                  FROM (VALUES {values}) AS d(account_id, delta, bumps)
+                 WHERE b.account_id = d.account_id
+             RETURNING b.id, b.account_id, b.entity_id, b.balance_minor, b.currency_code,
+                       b.version, b.updated_at
+                """,
+                params,
+            )
+            updated = [AccountBalance(*row) for row in cursor.fetchall()]
+        outbox.emit_many("balance.updated", self.events)
+        return updated

@@ -28,5 +28,5 @@ def emit_many(event_type: str, payloads: list[dict[str, Any]]) -> list[OutboxEve
 def flush(uow: UnitOfWork) -> None:
     """Write every queued event in one INSERT, inside the transaction of the change."""
     if uow.events:
-        bulk.insert(uow.events)
+        bulk.insert(uow.events, read_ids=False)
         uow.events = []

@@ -47,7 +47,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 
-from platform_integrity import contention
+from platform_integrity import bulk, contention
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError, NestedUnitOfWork
 
@@ -289,9 +289,10 @@ def run_unit(
                     with connection.cursor() as cursor:
                         cursor.execute(SERIALIZABLE_SETUP)
                 result = work()
-                if before_commit is not None:
-                    before_commit(result)
-                _flush(uow)
+                with bulk.pipelined():
+                    if before_commit is not None:
+                        before_commit(result)
+                    _flush(uow)
                 return result
         except OperationalError as exc:
             if not is_retryable(exc):

@@ -370,11 +370,7 @@ def _create(
         existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
         if existing:
             return journal.created(existing) or JournalEntry.objects.get(pk=existing)
-    period = (
-        Period.objects.filter(pk=period_id, entity=entity).first()
-        if _valid_uuid(period_id)
-        else None
-    )
+    period = journal.period(period_id) if _valid_uuid(period_id) else None
     if period is None:
         raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
     entry = journal.add(

@@ -246,6 +246,7 @@ class Journal:
     def __init__(self, entity: Entity) -> None:
         self.entity = entity
         self._periods: dict[date, Period] = {}
+        self._periods_by_id: dict[Any, Period | None] = {}
         self._accounts: dict[UUID, Account] = {}
         self._entries: list[tuple[JournalEntry, list[JournalEntryLine], Actor]] = []
         self._to_post: set[UUID] = set()
@@ -299,6 +300,14 @@ class Journal:
         self._entries.append((entry, rows, actor))
         self._created[entry.id] = entry
         return entry
+
+    def period(self, period_id: Any) -> Period | None:
+        """The entity's period with this id (None if there is none), read once per unit."""
+        if period_id not in self._periods_by_id:
+            self._periods_by_id[period_id] = Period.objects.filter(
+                pk=period_id, entity=self.entity
+            ).first()
+        return self._periods_by_id[period_id]
 
     def created(self, entry_id: Any) -> JournalEntry | None:
         """An entry added in this unit (an idempotency key may replay it before it is written)."""

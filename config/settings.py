@@ -139,6 +139,8 @@ RIVANE_EVENT_STREAM = os.environ.get("RIVANE_EVENT_STREAM", "rivane:events")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"pipeline_aftermath": {"()": "platform_integrity.bulk.PipelineAftermath"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {"psycopg": {"filters": ["pipeline_aftermath"]}},
 }

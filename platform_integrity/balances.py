@@ -5,6 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
+from django.utils import timezone
 
 from platform_integrity import outbox
 from platform_integrity.errors import OptimisticLockConflict
@@ -54,9 +55,11 @@ class BalanceChanges:
         self.events: list[dict[str, Any]] = []
         self.totals: dict[UUID, int] = dict.fromkeys(self.touched, 0)
         self.bumps: dict[UUID, int] = dict.fromkeys(self.touched, 0)
+        self.rows: list[AccountBalance] = []
         if not self.touched:
             return
         rows = {r.account_id: r for r in lock_rows(AccountBalance, self.touched, by="account_id")}
+        self.rows = [rows[account_id] for account_id in self.touched]
         for account_id, expected in (expected_versions or {}).items():
             row = rows.get(account_id)
             if row is not None and expected != row.version:
@@ -89,8 +92,10 @@ class BalanceChanges:
                 )
 
     def apply(self) -> list[AccountBalance]:
+        """Write the changes; the balance rows as they now stand. Reads nothing back."""
         if not self.touched:
             return []
+        now = timezone.now()
         values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint)"] * len(self.touched))
         params: list[Any] = []
         for account_id in self.touched:
@@ -101,14 +106,13 @@ class BalanceChanges:
                 UPDATE account_balance b
                    SET balance_minor = b.balance_minor + d.delta,
                        version = b.version + d.bumps,
-                       updated_at = now()
+                       updated_at = %s
                   FROM (VALUES {values}) AS d(account_id, delta, bumps)
                  WHERE b.account_id = d.account_id
-             RETURNING b.id, b.account_id, b.entity_id, b.balance_minor, b.currency_code,
-                       b.version, b.updated_at
                 """,
-                params,
+                [now, *params],
             )
-            updated = [AccountBalance(*row) for row in cursor.fetchall()]
+        for row in self.rows:
+            row.updated_at = now
         outbox.emit_many("balance.updated", self.events)
-        return updated
+        return self.rows

@@ -16,6 +16,7 @@ import datetime
 import decimal
 import functools
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
@@ -23,6 +24,17 @@ from typing import Any, TypeVar
 from django.db import connection, models
 
 M = TypeVar("M", bound=models.Model)
+
+
+class PipelineAftermath(logging.Filter):
+    """Drop psycopg's note that ending a pipeline failed *after* a statement in it failed.
+
+    That statement's error (a serialization failure, say) is raised to the unit
+    of work, which retries or reports it; the note only repeats it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("error ignored terminating <psycopg.Pipeline")
 
 
 @contextlib.contextmanager

@@ -86,7 +86,11 @@ def call(
             outcome = _take_answer(queued_id)
             if outcome is None and serialization.acquire_if_free():
                 # A whole batch may have answered us between that look and the lock.
-                outcome = _take_answer(queued_id)
+                try:
+                    outcome = _take_answer(queued_id)
+                except BaseException:
+                    serialization.release()
+                    raise
                 if outcome is None:
                     break
                 serialization.release()

@@ -100,9 +100,13 @@ def _update_statement(
     assignments = ", ".join(
         f"{name} = r.{name}" for name in map(_quoted, (f.column for f in fields[1:]))
     )
+    # The key list lets the planner fetch just these rows through the primary key;
+    # joining on the recordset alone, it reads the whole index, which under
+    # SERIALIZABLE also conflicts with every other writer of the table.
     sql = (
         f"UPDATE {_quoted(meta.db_table)} t SET {assignments}"
         f" FROM {_recordset(fields)} WHERE t.{pk} = r.{pk}"
+        f" AND t.{pk} = ANY(%s::{meta.pk.db_type(connection)}[])"
     )
     return sql, fields
 
@@ -154,4 +158,4 @@ def update(objs: Sequence[models.Model], field_names: Sequence[str]) -> None:
         cls=RowEncoder,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [document])
+        cursor.execute(sql, [document, [obj.pk for obj in objs]])

@@ -56,7 +56,10 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}
 # conflicts with every concurrent writer of that table, whichever entity it
 # writes to (the PostgreSQL manual's advice: encourage index scans). Small
 # tables tempt the planner into those scans; commands never need them.
-SERIALIZABLE_SETUP = "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; SET LOCAL enable_seqscan = off"
+SERIALIZABLE_SETUP = (
+    "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+    "SET LOCAL enable_seqscan = off",
+)
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.25
 
@@ -285,9 +288,11 @@ def run_unit(
             with transaction.atomic(durable=True):
                 if not connection.atomic_blocks[0].__dict__.get("_from_testcase"):
                     # A test case's wrapping transaction has begun already; everywhere
-                    # else this is the first statement of the transaction, as it must be.
-                    with connection.cursor() as cursor:
-                        cursor.execute(SERIALIZABLE_SETUP)
+                    # else this is the first statement of the transaction, as it must be;
+                    # pipelined, it travels with the BEGIN in one round trip.
+                    with bulk.pipelined(), connection.cursor() as cursor:
+                        for statement in SERIALIZABLE_SETUP:
+                            cursor.execute(statement)
                 result = work()
                 with bulk.pipelined():
                     if before_commit is not None:

@@ -78,9 +78,8 @@ def call(
 ) -> Any:
     chain = chain_for(entity_id)
     serialization = Serialization(chain)
-    queued_id = None
-    if not serialization.acquire_if_free():
-        queued_id = _enqueue(chain, name, request)
+    queued_id = _enqueue_unless_free(serialization, chain, name, request)
+    if queued_id is not None:
         while True:
             serialization.wait_for_holder()
             outcome = _take_answer(queued_id)
@@ -97,6 +96,8 @@ def call(
             if outcome is not None:
                 return _settle(_decode(outcome, coalesce))
     try:
+        if queued_id is None:
+            serialization.enter_gate()
         followers = _pending(chain, name, queued_id, coalesce)
         return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
     finally:
@@ -166,13 +167,25 @@ def _settle(outcome: Any) -> Any:
     return outcome
 
 
-def _enqueue(chain: str, name: str, request: Request) -> int:
+def _enqueue_unless_free(
+    serialization: Serialization, chain: str, name: str, request: Request
+) -> int | None:
+    """Take the entity's lock if it is free (None), else queue the call (its row id).
+
+    One statement: every caller of a busy entity runs it.
+    """
     actor = request.actor
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO queued_command (chain, command, user_id, channel, ip, arguments,"
-            " enqueued_at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) RETURNING id",
+            """
+            WITH attempt AS MATERIALIZED (SELECT pg_try_advisory_lock(%s) AS got)
+            INSERT INTO queued_command (chain, command, user_id, channel, ip, arguments,
+                                        enqueued_at)
+            SELECT %s, %s, %s, %s, %s, %s::jsonb, now() FROM attempt WHERE NOT got
+            RETURNING id
+            """,
             [
+                serialization.entity_key,
                 chain,
                 name,
                 actor.user.pk if actor.user is not None else None,
@@ -181,7 +194,8 @@ def _enqueue(chain: str, name: str, request: Request) -> int:
                 json.dumps(request.kwargs, cls=PayloadEncoder),
             ],
         )
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _take_answer(queued_id: int) -> dict[str, Any] | None:

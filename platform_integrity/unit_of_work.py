@@ -161,8 +161,13 @@ class Serialization:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.entity_key])
             if not cursor.fetchone()[0]:
                 return False
-            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
+        self.enter_gate()
         return True
+
+    def enter_gate(self) -> None:
+        """The shared hold on the money-writes gate, for a unit that holds its entity's lock."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
 
     def wait_for_holder(self) -> None:
         """Return once nobody holds the entity's lock, without keeping it.

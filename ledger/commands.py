@@ -470,8 +470,9 @@ def _submit(actor: Actor, entry: JournalEntry, postings: posting.Postings) -> Jo
 
 @command(
     "ledger.journal_entry_submit",
-    entity_of=_entry_entity,
-    coalesce=Coalescing(dump=_entry_ref, load=_entry_from_ref),
+    coalesce=Coalescing(
+        dump=_entry_ref, load=_entry_from_ref, entity_row=(JournalEntry, "entry_id")
+    ),
 )
 def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainError]:
     """Above the entity's threshold an entry waits for approval; below it, it posts.

@@ -57,10 +57,6 @@ def _entity_kwarg(*, entity_id: Any = None, **_: Any) -> UUID | None:
     return as_uuid(entity_id) if entity_id is not None else None
 
 
-def _bill_entity(*, bill_id: Any, **_: Any) -> UUID | None:
-    return entity_id_of(Bill, bill_id)
-
-
 def _payment_entity(*, payment_id: Any, **_: Any) -> UUID | None:
     return entity_id_of(Payment, payment_id)
 
@@ -384,8 +380,7 @@ def _entities(ids: set[UUID]) -> dict[UUID, Entity]:
 
 @command(
     "payables.payment_submit",
-    entity_of=_bill_entity,
-    coalesce=Coalescing(dump=_payment_ref, load=_payment_from_ref),
+    coalesce=Coalescing(dump=_payment_ref, load=_payment_from_ref, entity_row=(Bill, "bill_id")),
 )
 def payment_submit(requests: list[Request]) -> list[Payment | DomainError]:
     """Submit payments of bills (each posted at once when its `post` is set).

@@ -30,6 +30,7 @@ own turn, so one bad call fails only itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -44,7 +45,9 @@ from platform_integrity.audit import PayloadEncoder
 from platform_integrity.bulk import RowEncoder
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
+from platform_integrity.ids import as_uuid
 from platform_integrity.unit_of_work import (
+    ADVISORY_KEY_SQL,
     Coalescing,
     Request,
     Serialization,
@@ -74,11 +77,10 @@ def call(
     fn: Callable[[list[Request]], list[Any]],
     coalesce: Coalescing,
     request: Request,
-    entity_id: UUID | None,
+    entity_of: Callable[..., UUID | None] | None,
 ) -> Any:
-    chain = chain_for(entity_id)
-    serialization = Serialization(chain)
-    queued_id = _enqueue_unless_free(serialization, chain, name, request)
+    entity_id, queued_id = _lock_or_queue(name, coalesce, request, entity_of)
+    serialization = Serialization(chain_for(entity_id))
     if queued_id is not None:
         while True:
             serialization.wait_for_holder()
@@ -98,7 +100,7 @@ def call(
     try:
         if queued_id is None:
             serialization.enter_gate()
-        followers = _pending(chain, name, queued_id, coalesce)
+        followers = _pending(chain_for(entity_id), name, queued_id, coalesce)
         return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
     finally:
         serialization.release()
@@ -167,26 +169,40 @@ def _settle(outcome: Any) -> Any:
     return outcome
 
 
-def _enqueue_unless_free(
-    serialization: Serialization, chain: str, name: str, request: Request
-) -> int | None:
-    """Take the entity's lock if it is free (None), else queue the call (its row id).
+def _lock_or_queue(
+    name: str,
+    coalesce: Coalescing,
+    request: Request,
+    entity_of: Callable[..., UUID | None] | None,
+) -> tuple[UUID | None, int | None]:
+    """(entity, None) holding the entity's lock if it was free, else (entity, queued row id).
 
-    One statement: every caller of a busy entity runs it.
+    One statement — the entity lookup (`Coalescing.entity_row`), the lock attempt
+    and the queueing — since every caller of a busy entity runs it.
     """
+    if coalesce.entity_row:
+        model, argument = coalesce.entity_row
+        target, key = _entity_lookup(model), as_uuid(request.kwargs.get(argument))
+    else:
+        target, key = "%s::uuid", as_uuid(entity_of(**request.kwargs) if entity_of else None)
     actor = request.actor
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH attempt AS MATERIALIZED (SELECT pg_try_advisory_lock(%s) AS got)
-            INSERT INTO queued_command (chain, command, user_id, channel, ip, arguments,
-                                        enqueued_at)
-            SELECT %s, %s, %s, %s, %s, %s::jsonb, now() FROM attempt WHERE NOT got
-            RETURNING id
+            f"""
+            WITH attempt AS MATERIALIZED (
+                SELECT entity_id, chain, pg_try_advisory_lock({_CHAIN_KEY}) AS got
+                  FROM (SELECT entity_id, COALESCE('entity:' || entity_id::text, 'global') AS chain
+                          FROM (SELECT {target} AS entity_id) AS target) AS named
+            ), queued AS (
+                INSERT INTO queued_command (chain, command, user_id, channel, ip, arguments,
+                                            enqueued_at)
+                SELECT chain, %s, %s, %s, %s, %s::jsonb, now() FROM attempt WHERE NOT got
+                RETURNING id
+            )
+            SELECT entity_id, (SELECT id FROM queued) FROM attempt
             """,
             [
-                serialization.entity_key,
-                chain,
+                key,
                 name,
                 actor.user.pk if actor.user is not None else None,
                 actor.channel,
@@ -194,8 +210,21 @@ def _enqueue_unless_free(
                 json.dumps(request.kwargs, cls=PayloadEncoder),
             ],
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
+        entity_id, queued_id = cursor.fetchone()
+    return entity_id, queued_id
+
+
+_CHAIN_KEY = ADVISORY_KEY_SQL.format(chain="chain")
+
+
+@functools.cache
+def _entity_lookup(model: type[models.Model]) -> str:
+    meta = model._meta
+    quote = connection.ops.quote_name
+    return (
+        f"(SELECT {quote(meta.get_field('entity').column)} FROM {quote(meta.db_table)}"
+        f" WHERE {quote(meta.pk.column)} = %s::{meta.pk.db_type(connection)})"
+    )
 
 
 def _take_answer(queued_id: int) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import IdempotencyKeyReused
 from platform_integrity.models import AccountBalance, AuditEvent, OutboxEvent, QueuedCommand
-from platform_integrity.unit_of_work import advisory_key, chain_for
+from platform_integrity.unit_of_work import ADVISORY_KEY_SQL, advisory_key, chain_for
 from tests.payables.conftest import assert_invariants_hold, make_bill, make_books, today
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -251,3 +251,10 @@ def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(b
         == 5
     )  # one change, version and event per posting
     assert_invariants_hold()
+
+
+@pytest.mark.parametrize("chain", ["global", "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b"])
+def test_the_lock_key_is_the_same_in_python_and_in_sql(chain):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {ADVISORY_KEY_SQL.format(chain='%s')}", [chain])
+        assert cursor.fetchone()[0] == advisory_key(chain)

@@ -13,10 +13,11 @@ own answer, audit row and events. Under no contention nothing is queued.
 
 A caller of a command declared with `coalesce=`:
 
-1. takes the entity's lock if it is free, and leads at once;
-2. otherwise queues its call in `queued_command` (committed at once; the table
-   is UNLOGGED) and waits for the lock's holder to let go — in shared mode,
-   without taking the lock, so every waiter wakes at once rather than in turn;
+1. in one statement, finds its entity, tries the entity's lock and, if it is
+   taken, queues its call in `queued_command` (committed at once; the table is
+   UNLOGGED); with the lock, it leads at once;
+2. queued, it waits for the lock's holder to let go — in shared mode, without
+   taking the lock, so every waiter wakes at once rather than in turn;
 3. then takes its row back if it has an outcome: a leader wrote it in the
    transaction that did the work, and it is the answer;
 4. with no outcome yet, tries the lock: if it gets it, it leads its own call

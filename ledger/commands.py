@@ -267,18 +267,10 @@ def _entry_not_found(entry_id: Any) -> NotFound:
 
 
 def _lock_entry(entry_id: UUID) -> JournalEntry:
-    entry = lock_one(JournalEntry, entry_id) if _valid_uuid(entry_id) else None
+    entry = lock_one(JournalEntry, entry_id) if as_uuid(entry_id) else None
     if entry is None:
         raise _entry_not_found(entry_id)
     return entry
-
-
-def _valid_uuid(value: Any) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
@@ -370,7 +362,7 @@ def _create(
         existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
         if existing:
             return journal.created(existing) or JournalEntry.objects.get(pk=existing)
-    period = journal.period(period_id) if _valid_uuid(period_id) else None
+    period = journal.period(period_id) if as_uuid(period_id) else None
     if period is None:
         raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
     entry = journal.add(

@@ -31,7 +31,6 @@ own turn, so one bad call fails only itself.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -46,7 +45,7 @@ from platform_integrity.audit import PayloadEncoder
 from platform_integrity.bulk import RowEncoder
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
-from platform_integrity.ids import as_uuid
+from platform_integrity.ids import as_uuid, entity_statement
 from platform_integrity.unit_of_work import (
     ADVISORY_KEY_SQL,
     Coalescing,
@@ -183,7 +182,7 @@ def _lock_or_queue(
     """
     if coalesce.entity_row:
         model, argument = coalesce.entity_row
-        target, key = _entity_lookup(model), as_uuid(request.kwargs.get(argument))
+        target, key = f"({entity_statement(model)})", as_uuid(request.kwargs.get(argument))
     else:
         target, key = "%s::uuid", as_uuid(entity_of(**request.kwargs) if entity_of else None)
     actor = request.actor
@@ -216,16 +215,6 @@ def _lock_or_queue(
 
 
 _CHAIN_KEY = ADVISORY_KEY_SQL.format(chain="chain")
-
-
-@functools.cache
-def _entity_lookup(model: type[models.Model]) -> str:
-    meta = model._meta
-    quote = connection.ops.quote_name
-    return (
-        f"(SELECT {quote(meta.get_field('entity').column)} FROM {quote(meta.db_table)}"
-        f" WHERE {quote(meta.pk.column)} = %s::{meta.pk.db_type(connection)})"
-    )
 
 
 def _take_answer(queued_id: int) -> dict[str, Any] | None:

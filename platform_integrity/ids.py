@@ -24,16 +24,17 @@ def entity_id_of(model: type[models.Model], pk: Any) -> UUID | None:
     if key is None:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(_entity_statement(model), [key])
+        cursor.execute(entity_statement(model), [key])
         row = cursor.fetchone()
     return row[0] if row else None
 
 
 @functools.cache
-def _entity_statement(model: type[models.Model]) -> str:
+def entity_statement(model: type[models.Model]) -> str:
+    """The SELECT of a row's entity, its id the one parameter (also a subquery elsewhere)."""
     meta = model._meta
     quote = connection.ops.quote_name
     return (
         f"SELECT {quote(meta.get_field('entity').column)} FROM {quote(meta.db_table)}"
-        f" WHERE {quote(meta.pk.column)} = %s"
+        f" WHERE {quote(meta.pk.column)} = %s::{meta.pk.db_type(connection)}"
     )

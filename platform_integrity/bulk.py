@@ -7,20 +7,19 @@ most of a coalesced batch's time. `bulk_update` builds a `CASE WHEN pk = …`
 per field and row, and a `VALUES` list is a new statement text for every row
 count. These send every row in one JSON document instead, read by
 `jsonb_to_recordset`: the statement text is fixed per table (so psycopg and
-PostgreSQL prepare it once), and the encoding is the json module's C encoder.
-PostgreSQL parses each value as its column's type, from its JSON text.
+PostgreSQL prepare it once), and orjson encodes it (UUIDs, dates and times
+natively, in microseconds). PostgreSQL parses each value as its column's type,
+from its JSON text.
 """
 
 import contextlib
-import datetime
 import decimal
 import functools
-import json
 import logging
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from django.db import connection, models
 
 M = TypeVar("M", bound=models.Model)
@@ -53,15 +52,16 @@ def pipelined() -> Iterator[None]:
         yield
 
 
-class RowEncoder(json.JSONEncoder):
-    """Field values as PostgreSQL reads them back: times keep their microseconds."""
+def _decimal(value: Any) -> str:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value")
 
-    def default(self, o: Any) -> Any:
-        if isinstance(o, datetime.date | datetime.time):
-            return o.isoformat()
-        if isinstance(o, uuid.UUID | decimal.Decimal):
-            return str(o)
-        return super().default(o)
+
+def to_json(value: Any) -> str:
+    """Field values as PostgreSQL reads them back: times keep their microseconds,
+    decimals their digits (as strings, never floats)."""
+    return orjson.dumps(value, default=_decimal, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _quoted(name: str) -> str:
@@ -140,9 +140,7 @@ def insert_values(
     if not rows:
         return []
     sql, fields, returning = _insert_statement(model, read_ids)
-    document = json.dumps(
-        [{field.column: row[field.attname] for field in fields} for row in rows], cls=RowEncoder
-    )
+    document = to_json([{field.column: row[field.attname] for field in fields} for row in rows])
     with connection.cursor() as cursor:
         cursor.execute(sql, [document])
         return [pk for (pk,) in cursor.fetchall()] if returning else None
@@ -153,9 +151,8 @@ def update(objs: Sequence[models.Model], field_names: Sequence[str]) -> None:
     if not objs:
         return
     sql, fields = _update_statement(type(objs[0]), tuple(field_names))
-    document = json.dumps(
-        [{field.column: getattr(obj, field.attname) for field in fields} for obj in objs],
-        cls=RowEncoder,
+    document = to_json(
+        [{field.column: getattr(obj, field.attname) for field in fields} for obj in objs]
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [document, [obj.pk for obj in objs]])

@@ -42,7 +42,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils.module_loading import import_string
 
 from platform_integrity.audit import PayloadEncoder
-from platform_integrity.bulk import RowEncoder
+from platform_integrity.bulk import to_json
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
 from platform_integrity.ids import as_uuid, entity_statement
@@ -296,7 +296,7 @@ def _answer(
         return
     params: list[Any] = []
     for (queued_id, _), outcome in zip(followers, outcomes, strict=True):
-        params += [queued_id, json.dumps(_encode(outcome, coalesce), cls=RowEncoder)]
+        params += [queued_id, to_json(_encode(outcome, coalesce))]
     values = ", ".join(["(%s::bigint, %s::jsonb)"] * len(followers))
     with connection.cursor() as cursor:
         cursor.execute(

@@ -5,6 +5,7 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
@@ -26,14 +27,38 @@ class PayloadEncoder(DjangoJSONEncoder):
 
 
 def canonical(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload as it will read back from jsonb: plain JSON types, long lists summarised."""
+    """The payload as it will read back from jsonb: plain JSON types, long lists summarised.
+
+    Values are written as `PayloadEncoder` writes them (its date and time formats too).
+    """
     summarised = {
         key: {"count": len(value), "first": value[:MAX_LISTED_ITEMS]}
         if isinstance(value, list) and len(value) > MAX_LISTED_ITEMS
         else value
         for key, value in payload.items()
     }
-    return json.loads(json.dumps(summarised, cls=PayloadEncoder))
+    return orjson.loads(
+        orjson.dumps(summarised, default=_PAYLOAD_ENCODER.default, option=_PAYLOAD_OPTIONS)
+    )
+
+
+_PAYLOAD_ENCODER = PayloadEncoder()
+_PAYLOAD_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+)
+HASHED_FIELDS = (
+    "chain",
+    "occurred_at",
+    "actor",
+    "channel",
+    "ip",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "reason_code",
+    "payload",
+)
 
 
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -41,19 +66,11 @@ def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+def hashed_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """What a row's hash covers, from its column values."""
     return {
-        "chain": event.chain,
-        "occurred_at": event.occurred_at.isoformat(),
-        "actor": event.actor,
-        "channel": event.channel,
-        "ip": event.ip,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "outcome": event.outcome,
-        "reason_code": event.reason_code,
-        "payload": event.payload,
+        **{name: event[name] for name in HASHED_FIELDS},
+        "occurred_at": event["occurred_at"].isoformat(),
     }
 
 
@@ -65,32 +82,34 @@ def record(
     outcome: str = AuditEvent.Outcome.ACCEPTED,
     reason_code: str = "",
     payload: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> dict[str, Any]:
     """Chain one row onto the unit of work's chain; it is written by `flush` before commit.
 
-    The chain's advisory lock, held by the unit of work, makes the head ours to extend.
+    The row is kept as its column values (a batch records hundreds); `flush`
+    sets its "id". The chain's advisory lock, held by the unit of work, makes
+    the head ours to extend.
     """
     uow = current()
     if uow.audit_head is None:
         head = AuditChainHead.objects.filter(chain=uow.chain).values_list("head_hash").first()
         uow.audit_head_stored = head is not None
         uow.audit_head = head[0] if head else ""
-    event = AuditEvent(
-        chain=uow.chain,
-        occurred_at=timezone.now(),
-        actor=uow.actor.username,
-        channel=uow.actor.channel,
-        ip=uow.actor.ip,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        outcome=outcome,
-        reason_code=reason_code,
-        payload=canonical(payload or {}),
-        prev_hash=uow.audit_head,
-    )
-    event.hash = chain_hash(event.prev_hash, hashed_fields(event))
-    uow.audit_head = event.hash
+    event = {
+        "chain": uow.chain,
+        "occurred_at": timezone.now(),
+        "actor": uow.actor.username,
+        "channel": uow.actor.channel,
+        "ip": uow.actor.ip,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "outcome": str(outcome),
+        "reason_code": reason_code,
+        "payload": canonical(payload or {}),
+        "prev_hash": uow.audit_head,
+    }
+    event["hash"] = chain_hash(event["prev_hash"], hashed_fields(event))
+    uow.audit_head = event["hash"]
     uow.audit_rows.append(event)
     return event
 
@@ -99,13 +118,16 @@ def flush(uow: UnitOfWork) -> None:
     """Write the unit's audit rows in one INSERT and move the chain head past them."""
     if not uow.audit_rows:
         return
-    last = bulk.insert(uow.audit_rows)[-1]
+    ids = bulk.insert_values(AuditEvent, uow.audit_rows, read_ids=True)
+    for event, pk in zip(uow.audit_rows, ids, strict=True):
+        event["id"] = pk
+    last = uow.audit_rows[-1]
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE audit_chain_head SET head_hash = %s, head_id = %s WHERE chain = %s"
             if uow.audit_head_stored
             else "INSERT INTO audit_chain_head (head_hash, head_id, chain) VALUES (%s, %s, %s)",
-            [last.hash, last.id, uow.chain],
+            [last["hash"], last["id"], uow.chain],
         )
     uow.audit_head_stored = True
     uow.audit_rows = []
@@ -115,13 +137,14 @@ def verify_chains() -> list[str]:
     """Problems found walking every chain in order; empty when the log is intact."""
     problems: list[str] = []
     last_hash: dict[str, str] = {}
-    for event in AuditEvent.objects.order_by("chain", "id").iterator(chunk_size=2000):
-        expected_prev = last_hash.get(event.chain, "")
-        if event.prev_hash != expected_prev:
-            problems.append(f"audit #{event.id} ({event.chain}): prev_hash does not link")
-        if chain_hash(event.prev_hash, hashed_fields(event)) != event.hash:
-            problems.append(f"audit #{event.id} ({event.chain}): hash does not match its content")
-        last_hash[event.chain] = event.hash
+    events = AuditEvent.objects.order_by("chain", "id").values()
+    for event in events.iterator(chunk_size=2000):
+        chain, number = event["chain"], event["id"]
+        if event["prev_hash"] != last_hash.get(chain, ""):
+            problems.append(f"audit #{number} ({chain}): prev_hash does not link")
+        if chain_hash(event["prev_hash"], hashed_fields(event)) != event["hash"]:
+            problems.append(f"audit #{number} ({chain}): hash does not match its content")
+        last_hash[chain] = event["hash"]
     heads = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
     for chain in sorted(set(heads) | set(last_hash)):
         if heads.get(chain) != last_hash.get(chain):

@@ -359,7 +359,7 @@ def record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) 
     )
     if err.rejection_event:
         audit.flush(uow)  # the event names the audit row by its id
-        outbox.emit(err.rejection_event, {**payload, "audit_event_id": row.id})
+        outbox.emit(err.rejection_event, {**payload, "audit_event_id": row["id"]})
 
 
 def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 from django.db import connection, models
+from psycopg import pq
 
 M = TypeVar("M", bound=models.Model)
 
@@ -46,8 +47,13 @@ def pipelined() -> Iterator[None]:
     surface at that read or at the end of the block, as Django's database
     errors, so a serialization failure is still retried. Only statements that
     never ask for a row count belong here.
+
+    Inside a block already pipelined, it joins it: it waits for nothing.
     """
     connection.ensure_connection()
+    if connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        yield
+        return
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield
 

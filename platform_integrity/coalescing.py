@@ -135,7 +135,9 @@ def _lead(
         _answer(followers, outcomes[1:], coalesce)
 
     try:
-        outcomes = run_unit(work, uow, serialization, own.kwargs, before_commit=answer)
+        outcomes = run_unit(
+            work, uow, serialization, own.kwargs, before_commit=answer, pipelined=True
+        )
     except ConcurrencyRetryExhausted:
         raise
     except Exception:

@@ -292,17 +292,25 @@ def run_unit(
     kwargs: dict[str, Any],
     *,
     before_commit: Callable[[R], None] | None = None,
+    pipelined: bool = False,
 ) -> R:
     """Run `work()` as the unit's transaction, retried on conflicts (see the module doc).
 
-    `before_commit(result)` runs last inside the transaction.
+    `before_commit(result)` runs last inside the transaction. With `pipelined`,
+    the whole transaction is one pipeline (`bulk.pipelined`): reads still wait
+    for their rows, but writes go out as they are made, so the server executes
+    them while the unit builds the next; only for work whose writes never ask
+    for a row count.
     """
     max_retries = settings.RIVANE_MAX_CONFLICT_RETRIES
     while True:
         uow.reset()
         token = _current.set(uow)
         try:
-            with transaction.atomic(durable=True):
+            with (
+                transaction.atomic(durable=True),
+                bulk.pipelined() if pipelined else contextlib.nullcontext(),
+            ):
                 if not connection.atomic_blocks[0].__dict__.get("_from_testcase"):
                     # A test case's wrapping transaction has begun already; everywhere
                     # else this is the first statement of the transaction, as it must be;
@@ -315,7 +323,7 @@ def run_unit(
                     if before_commit is not None:
                         before_commit(result)
                     _flush(uow)
-                return result
+            return result
         except OperationalError as exc:
             if not is_retryable(exc):
                 raise
@@ -340,8 +348,9 @@ def run_unit(
 def _flush(uow: UnitOfWork) -> None:
     from platform_integrity import audit, outbox
 
-    audit.flush(uow)
+    # The audit rows last: their ids are read back, so that INSERT waits for the rest.
     outbox.flush(uow)
+    audit.flush(uow)
 
 
 def record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:

@@ -36,13 +36,14 @@ from ledger.models import (
     JournalEntryLine,
     Period,
 )
-from platform_integrity import audit, balances, bulk, history, outbox
+from platform_integrity import audit, balances, bulk, history, outbox, reads
 from platform_integrity.context import Actor
 from platform_integrity.unit_of_work import current
 
 DEBIT = JournalEntryLine.Direction.DEBIT
 CREDIT = JournalEntryLine.Direction.CREDIT
 INSERT_BATCH = 2000
+ROLE_ACCOUNTS = ("ap_control_account", "bank_account", "fx_gain_loss_account")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,12 @@ def open_period(period: Period) -> None:
 
 
 def period_covering(entity: Entity, day: date) -> Period:
-    period = Period.objects.filter(entity=entity, start_date__lte=day, end_date__gte=day).first()
+    covering = reads.rows(
+        Period,
+        "entity_id = %s AND start_date <= %s AND end_date >= %s ORDER BY id LIMIT 1",
+        [entity.id, day, day],
+    )
+    period = covering[0] if covering else None
     if period is None:
         raise PeriodLocked(f"No period covers {day.isoformat()}.", posting_date=day.isoformat())
     open_period(period)
@@ -173,7 +179,7 @@ def build_lines(
 
 
 def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:
-    return {a.id: a for a in Account.objects.filter(id__in=ids).only("id", "entity_id", "active")}
+    return {a.id: a for a in reads.rows(Account, "id = ANY(%s::uuid[])", [list(ids)])}
 
 
 def save_lines(entry: JournalEntry, rows: list[JournalEntryLine]) -> None:
@@ -247,7 +253,13 @@ class Journal:
         self.entity = entity
         self._periods: dict[date, Period] = {}
         self._periods_by_id: dict[Any, Period | None] = {}
-        self._accounts: dict[UUID, Account] = {}
+        # The accounts a system entry posts to, when the entity was read with them.
+        self._accounts: dict[UUID, Account] = {
+            account.id: account
+            for role in ROLE_ACCOUNTS
+            if Entity._meta.get_field(role).is_cached(entity)
+            and (account := getattr(entity, role)) is not None
+        }
         self._entries: list[tuple[JournalEntry, list[JournalEntryLine], Actor]] = []
         self._to_post: set[UUID] = set()
         self._created: dict[UUID, JournalEntry] = {}

@@ -91,7 +91,9 @@ def record(
     """
     uow = current()
     if uow.audit_head is None:
-        head = AuditChainHead.objects.filter(chain=uow.chain).values_list("head_hash").first()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT head_hash FROM audit_chain_head WHERE chain = %s", [uow.chain])
+            head = cursor.fetchone()
         uow.audit_head_stored = head is not None
         uow.audit_head = head[0] if head else ""
     event = {

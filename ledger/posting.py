@@ -178,7 +178,22 @@ def build_lines(
     ]
 
 
+def entities_with_accounts(ids: set[UUID]) -> dict[UUID, Entity]:
+    """Entities with the accounts their system entries post to (`ROLE_ACCOUNTS`) attached."""
+    entities = {e.id: e for e in reads.rows(Entity, "id = ANY(%s::uuid[])", [list(ids)])}
+    roles = [Entity._meta.get_field(role) for role in ROLE_ACCOUNTS]
+    accounts = load_accounts(
+        {getattr(e, f.attname) for e in entities.values() for f in roles} - {None}
+    )
+    for entity in entities.values():
+        for field in roles:
+            field.set_cached_value(entity, accounts.get(getattr(entity, field.attname)))
+    return entities
+
+
 def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:
+    if not ids:
+        return {}
     return {a.id: a for a in reads.rows(Account, "id = ANY(%s::uuid[])", [list(ids)])}
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ledger import money
 from ledger.models import Entity, JournalEntry, JournalEntryLine
-from ledger.posting import Journal, post_entry, required_account
+from ledger.posting import Journal, entities_with_accounts, post_entry, required_account
 from payables import events
 from payables.errors import (
     BillCurrencyMismatch,
@@ -371,13 +371,6 @@ def _payment_from_ref(ref: dict[str, Any]) -> Payment:
     return payment
 
 
-def _entities(ids: set[UUID]) -> dict[UUID, Entity]:
-    """Entities with the accounts a payment posts to."""
-    return Entity.objects.select_related(
-        "ap_control_account", "bank_account", "fx_gain_loss_account"
-    ).in_bulk(ids)
-
-
 @command(
     "payables.payment_submit",
     coalesce=Coalescing(dump=_payment_ref, load=_payment_from_ref, entity_row=(Bill, "bill_id")),
@@ -394,7 +387,7 @@ def payment_submit(requests: list[Request]) -> list[Payment | DomainError]:
     bill_ids = {pk for request in requests if (pk := as_uuid(request.kwargs.get("bill_id")))}
     bills = {bill.id: bill for bill in lock_rows(Bill, bill_ids)}
     vendors = {v.id: v for v in lock_rows(Vendor, {b.vendor_id for b in bills.values()})}
-    entities = _entities({bill.entity_id for bill in bills.values()})
+    entities = entities_with_accounts({bill.entity_id for bill in bills.values()})
     changes = Changes()
     uow = current()
     outcomes: list[Payment | DomainError] = []
@@ -629,7 +622,7 @@ def payment_post(actor: Actor, *, payment_id: UUID) -> Payment:
     payment, bill, vendor = _lock_payment(payment_id)
     _refuse(payment, "posted", (Payment.Status.SUBMITTED,))
     changes = Changes()
-    entity = _entities({bill.entity_id})[bill.entity_id]
+    entity = entities_with_accounts({bill.entity_id})[bill.entity_id]
     _post(
         actor, changes, payment, bill, vendor, _payment_entry(actor, changes, entity, bill, payment)
     )

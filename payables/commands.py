@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 DEBIT = JournalEntryLine.Direction.DEBIT
 CREDIT = JournalEntryLine.Direction.CREDIT
 IDEMPOTENCY_SCOPE = "payment"
+# Built once: an enum's `values` walks its members on every call.
+PAYMENT_CHANNELS = frozenset(Payment.Channel.values)
 
 
 def _entity_kwarg(*, entity_id: Any = None, **_: Any) -> UUID | None:
@@ -428,7 +430,7 @@ def _submit(
     and every conversion comes before the first change, so a refused request
     leaves nothing behind.
     """
-    if actor.channel not in Payment.Channel.values:
+    if actor.channel not in PAYMENT_CHANNELS:
         raise ChannelInvalid(f"Payments cannot be made through channel {actor.channel}.")
     bill = bills.get(as_uuid(bill_id))
     if bill is None or (entity_id is not None and bill.entity_id != as_uuid(entity_id)):

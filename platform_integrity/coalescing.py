@@ -18,11 +18,17 @@ A caller of a command declared with `coalesce=`:
    UNLOGGED); with the lock, it leads at once;
 2. queued, it waits for the lock's holder to let go — in shared mode, without
    taking the lock, so every waiter wakes at once rather than in turn;
-3. then takes its row back if it has an outcome: a leader wrote it in the
-   transaction that did the work, and it is the answer;
-4. with no outcome yet, tries the lock: if it gets it, it leads its own call
-   and the calls queued behind it for the same command (up to `max_batch`),
-   answering each before COMMIT; if someone else got it, back to 2.
+3. then, in one statement, takes its row back if it has an outcome (a leader
+   wrote it in the transaction that did the work, and it is the answer) or,
+   with no outcome yet, tries the lock; if someone else got it, back to 2;
+4. with the lock, in one more statement, it enters the money-writes gate, looks
+   for its outcome again and reads the calls queued behind it for the same
+   command (up to `max_batch`); it leads them and its own, answering each
+   before COMMIT.
+
+Those statements are few on purpose: when a batch ends every waiter wakes, and
+the next leader's statements queue for the CPU behind the whole herd, while
+the entity's lock stays idle.
 
 A batch that fails other than by conflict (conflicts are retried whole) answers
 no one: its leader runs its own call alone, and every other caller leads its
@@ -48,6 +54,7 @@ from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
 from platform_integrity.ids import as_uuid, entity_statement
 from platform_integrity.unit_of_work import (
     ADVISORY_KEY_SQL,
+    GATE_KEY,
     Coalescing,
     Request,
     Serialization,
@@ -84,23 +91,16 @@ def call(
     if queued_id is not None:
         while True:
             serialization.wait_for_holder()
-            outcome = _take_answer(queued_id)
-            if outcome is None and serialization.acquire_if_free():
-                # A whole batch may have answered us between that look and the lock.
-                try:
-                    outcome = _take_answer(queued_id)
-                except BaseException:
-                    serialization.release()
-                    raise
-                if outcome is None:
-                    break
-                serialization.release()
+            outcome, locked = _answer_or_lock(queued_id, serialization)
             if outcome is not None:
                 return _settle(_decode(outcome, coalesce))
+            if locked:
+                break
     try:
-        if queued_id is None:
-            serialization.enter_gate()
-        followers = _pending(chain_for(entity_id), name, queued_id, coalesce)
+        outcome, followers = _take_turn(chain_for(entity_id), name, queued_id, coalesce)
+        if outcome is not None:
+            # A whole batch answered us between our last look and the lock.
+            return _settle(_decode(outcome, coalesce))
         return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
     finally:
         serialization.release()
@@ -219,8 +219,14 @@ def _lock_or_queue(
 _CHAIN_KEY = ADVISORY_KEY_SQL.format(chain="chain")
 
 
-def _take_answer(queued_id: int) -> dict[str, Any] | None:
-    """Our queued call's outcome, removing the row, once a leader has answered it."""
+def _answer_or_lock(
+    queued_id: int, serialization: Serialization
+) -> tuple[dict[str, Any] | None, bool]:
+    """(our queued call's outcome, removing its row, if a leader has answered it, else
+    None; whether we then took the entity's lock) — one statement.
+
+    Its snapshot predates the lock, so whoever takes the lock looks again (`_take_turn`).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -229,49 +235,90 @@ def _take_answer(queued_id: int) -> dict[str, Any] | None:
                 RETURNING outcome
             )
             SELECT (SELECT outcome FROM answered),
-                   EXISTS (SELECT 1 FROM queued_command WHERE id = %s)
+                   EXISTS (SELECT 1 FROM queued_command WHERE id = %s),
+                   CASE WHEN EXISTS (SELECT 1 FROM answered) THEN false
+                        ELSE pg_try_advisory_lock(%s) END
             """,
-            [queued_id, queued_id],
+            [queued_id, queued_id, serialization.entity_key],
         )
-        outcome, queued = cursor.fetchone()
-    if not queued:
-        # Only rows abandoned for ABANDONED_AFTER are removed by others: running
-        # this call now could repeat work already done, so it is refused.
-        raise RuntimeError(f"queued call {queued_id} vanished before it was answered")
-    # Django's connection reads jsonb as text (its JSONField decodes it).
-    return json.loads(outcome) if outcome is not None else None
+        outcome, queued, locked = cursor.fetchone()
+    _refuse_vanished(queued_id, queued)
+    return _loaded(outcome), locked
 
 
-def _pending(
+def _take_turn(
     chain: str, name: str, queued_id: int | None, coalesce: Coalescing
-) -> list[tuple[int, Request]]:
-    """The fresh, unanswered calls queued for this chain and command, oldest first.
+) -> tuple[dict[str, Any] | None, list[tuple[int, Request]]]:
+    """With the entity's lock held, in one statement: enter the money-writes gate, then
+    either take our queued call's outcome (a batch answered it before we got the lock)
+    or remove our row and read the calls to lead — the fresh, unanswered calls queued
+    for this chain and command, oldest first. Rows abandoned long ago are removed.
 
-    The leader's own queued row, and rows abandoned long ago, are removed.
+    Its snapshot is taken with the lock held, so every batch that answered us shows.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH ours AS (
-                DELETE FROM queued_command WHERE id = %s
+            WITH answered AS (
+                DELETE FROM queued_command WHERE id = %s AND outcome IS NOT NULL
+                RETURNING outcome
+            ), ours AS (
+                DELETE FROM queued_command WHERE id = %s AND outcome IS NULL
             ), abandoned AS (
                 DELETE FROM queued_command
                  WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
             )
-            SELECT id, user_id, channel, ip, arguments FROM queued_command
-             WHERE chain = %s AND command = %s AND outcome IS NULL AND id <> %s
-               AND enqueued_at > now() - interval '{FRESH_FOR}'
-             ORDER BY id LIMIT %s
+            SELECT * FROM (
+                SELECT 0 AS part, NULL::bigint AS id, NULL::integer, NULL::text, NULL::inet,
+                       NULL::text, (SELECT outcome FROM answered),
+                       %s::bigint IS NULL OR EXISTS (SELECT 1 FROM queued_command WHERE id = %s),
+                       pg_advisory_lock_shared(%s) IS NOT NULL
+                UNION ALL
+                (SELECT 1, id, user_id, channel, ip, arguments::text, NULL, true, true
+                   FROM queued_command
+                  WHERE chain = %s AND command = %s AND outcome IS NULL AND id <> %s
+                    AND enqueued_at > now() - interval '{FRESH_FOR}'
+                    AND NOT EXISTS (SELECT 1 FROM answered)
+                  ORDER BY id LIMIT %s)
+            ) AS turn ORDER BY part, id
             """,
-            [queued_id, chain, chain, name, queued_id or 0, coalesce.max_batch - 1],
+            [
+                queued_id,
+                queued_id,
+                chain,
+                queued_id,
+                queued_id,
+                GATE_KEY,
+                chain,
+                name,
+                queued_id or 0,
+                coalesce.max_batch - 1,
+            ],
         )
-        rows = cursor.fetchall()
-    users = get_user_model().objects.in_bulk({row[1] for row in rows if row[1] is not None})
+        (*_, outcome, queued, _), *rows = cursor.fetchall()
+    if queued_id is not None:
+        _refuse_vanished(queued_id, queued)
+    if outcome is not None:
+        return _loaded(outcome), []
+    pending = [row[1:6] for row in rows]  # id, user_id, channel, ip, arguments
+    users = get_user_model().objects.in_bulk({user for _, user, *_ in pending if user is not None})
     restore = coalesce.restore or (lambda kwargs: kwargs)
-    return [
-        (queued, Request(Actor(users.get(user_id), channel, ip), restore(json.loads(arguments))))
-        for queued, user_id, channel, ip, arguments in rows
+    return None, [
+        (queued, Request(Actor(users.get(user), channel, ip), restore(json.loads(arguments))))
+        for queued, user, channel, ip, arguments in pending
     ]
+
+
+def _refuse_vanished(queued_id: int, queued: bool) -> None:
+    if not queued:
+        # Only rows abandoned for ABANDONED_AFTER are removed by others: running
+        # this call now could repeat work already done, so it is refused.
+        raise RuntimeError(f"queued call {queued_id} vanished before it was answered")
+
+
+def _loaded(outcome: str | None) -> dict[str, Any] | None:
+    # Django's connection reads jsonb as text (its JSONField decodes it).
+    return json.loads(outcome) if outcome is not None else None
 
 
 def _encode(outcome: Any, coalesce: Coalescing) -> dict[str, Any]:

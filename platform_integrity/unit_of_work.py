@@ -163,20 +163,6 @@ class Serialization:
             cursor.execute("SELECT pg_advisory_lock(%s)", [self.entity_key])
             cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
 
-    def acquire_if_free(self) -> bool:
-        """Take the entity's lock only if nobody holds it (then the gate, waiting)."""
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.entity_key])
-            if not cursor.fetchone()[0]:
-                return False
-        self.enter_gate()
-        return True
-
-    def enter_gate(self) -> None:
-        """The shared hold on the money-writes gate, for a unit that holds its entity's lock."""
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
-
     def wait_for_holder(self) -> None:
         """Return once nobody holds the entity's lock, without keeping it.
 

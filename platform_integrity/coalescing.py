@@ -16,19 +16,17 @@ A caller of a command declared with `coalesce=`:
 1. in one statement, finds its entity, tries the entity's lock and, if it is
    taken, queues its call in `queued_command` (committed at once; the table is
    UNLOGGED); with the lock, it leads at once;
-2. queued, it waits for the lock's holder to let go — in shared mode, without
-   taking the lock, so every waiter wakes at once rather than in turn;
-3. then, in one statement, takes its row back if it has an outcome (a leader
-   wrote it in the transaction that did the work, and it is the answer) or,
-   with no outcome yet, tries the lock; if someone else got it, back to 2;
-4. with the lock, in one more statement, it enters the money-writes gate, looks
-   for its outcome again and reads the calls queued behind it for the same
-   command (up to `max_batch`); it leads them and its own, answering each
-   before COMMIT.
-
-Those statements are few on purpose: when a batch ends every waiter wakes, and
-the next leader's statements queue for the CPU behind the whole herd, while
-the entity's lock stays idle.
+2. queued, it waits in line for the lock, server side (`rivane_wait_turn`,
+   migration 0005), and looks for its outcome once it has it: a leader wrote
+   it in the transaction that did the work, and it is the answer. Answered,
+   it lets the lock go at once to the next in line; so when a batch ends, the
+   callers it answered pass the lock on inside the server, and only the first
+   caller it did not answer keeps it — no herd of waiters racing for the lock
+   while it stays idle;
+3. not answered, it holds the lock: in one more statement it enters the
+   money-writes gate and reads the calls queued behind it for the same command
+   (up to `max_batch`), then leads them and its own, answering each before
+   COMMIT.
 
 A batch that fails other than by conflict (conflicts are retried whole) answers
 no one: its leader runs its own call alone, and every other caller leads its
@@ -89,18 +87,11 @@ def call(
     entity_id, queued_id = _lock_or_queue(name, coalesce, request, entity_of)
     serialization = Serialization(chain_for(entity_id))
     if queued_id is not None:
-        while True:
-            serialization.wait_for_holder()
-            outcome, locked = _answer_or_lock(queued_id, serialization)
-            if outcome is not None:
-                return _settle(_decode(outcome, coalesce))
-            if locked:
-                break
-    try:
-        outcome, followers = _take_turn(chain_for(entity_id), name, queued_id, coalesce)
+        outcome = _wait_turn(queued_id, serialization)
         if outcome is not None:
-            # A whole batch answered us between our last look and the lock.
             return _settle(_decode(outcome, coalesce))
+    try:
+        followers = _take_turn(chain_for(entity_id), name, queued_id, coalesce)
         return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
     finally:
         serialization.release()
@@ -219,75 +210,42 @@ def _lock_or_queue(
 _CHAIN_KEY = ADVISORY_KEY_SQL.format(chain="chain")
 
 
-def _answer_or_lock(
-    queued_id: int, serialization: Serialization
-) -> tuple[dict[str, Any] | None, bool]:
-    """(our queued call's outcome, removing its row, if a leader has answered it, else
-    None; whether we then took the entity's lock) — one statement.
-
-    Its snapshot predates the lock, so whoever takes the lock looks again (`_take_turn`).
-    """
+def _wait_turn(queued_id: int, serialization: Serialization) -> dict[str, Any] | None:
+    """Wait in line for the entity's lock (`rivane_wait_turn`, migration 0005): our queued
+    call's outcome if a batch answered it, else None, and we hold the lock."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH answered AS (
-                DELETE FROM queued_command WHERE id = %s AND outcome IS NOT NULL
-                RETURNING outcome
-            )
-            SELECT (SELECT outcome FROM answered),
-                   EXISTS (SELECT 1 FROM queued_command WHERE id = %s),
-                   CASE WHEN EXISTS (SELECT 1 FROM answered) THEN false
-                        ELSE pg_try_advisory_lock(%s) END
-            """,
-            [queued_id, queued_id, serialization.entity_key],
-        )
-        outcome, queued, locked = cursor.fetchone()
-    _refuse_vanished(queued_id, queued)
-    return _loaded(outcome), locked
+        cursor.execute("SELECT rivane_wait_turn(%s, %s)", [serialization.entity_key, queued_id])
+        (outcome,) = cursor.fetchone()
+    return _loaded(outcome)
 
 
 def _take_turn(
     chain: str, name: str, queued_id: int | None, coalesce: Coalescing
-) -> tuple[dict[str, Any] | None, list[tuple[int, Request]]]:
-    """With the entity's lock held, in one statement: enter the money-writes gate, then
-    either take our queued call's outcome (a batch answered it before we got the lock)
-    or remove our row and read the calls to lead — the fresh, unanswered calls queued
-    for this chain and command, oldest first. Rows abandoned long ago are removed.
-
-    Its snapshot is taken with the lock held, so every batch that answered us shows.
+) -> list[tuple[int, Request]]:
+    """With the entity's lock held, in one statement: enter the money-writes gate, remove
+    our own queued row, and read the calls to lead with ours — the fresh, unanswered
+    calls queued for this chain and command, oldest first. Rows abandoned long ago go.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH answered AS (
-                DELETE FROM queued_command WHERE id = %s AND outcome IS NOT NULL
-                RETURNING outcome
-            ), ours AS (
-                DELETE FROM queued_command WHERE id = %s AND outcome IS NULL
+            WITH ours AS (
+                DELETE FROM queued_command WHERE id = %s
             ), abandoned AS (
                 DELETE FROM queued_command
                  WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
             )
-            SELECT * FROM (
-                SELECT 0 AS part, NULL::bigint AS id, NULL::integer, NULL::text, NULL::inet,
-                       NULL::text, (SELECT outcome FROM answered),
-                       %s::bigint IS NULL OR EXISTS (SELECT 1 FROM queued_command WHERE id = %s),
-                       pg_advisory_lock_shared(%s) IS NOT NULL
-                UNION ALL
-                (SELECT 1, id, user_id, channel, ip, arguments::text, NULL, true, true
-                   FROM queued_command
-                  WHERE chain = %s AND command = %s AND outcome IS NULL AND id <> %s
-                    AND enqueued_at > now() - interval '{FRESH_FOR}'
-                    AND NOT EXISTS (SELECT 1 FROM answered)
-                  ORDER BY id LIMIT %s)
-            ) AS turn ORDER BY part, id
+            SELECT pending.* FROM (SELECT pg_advisory_lock_shared(%s)) AS gate
+              LEFT JOIN LATERAL (
+                SELECT id, user_id, channel, ip, arguments FROM queued_command
+                 WHERE chain = %s AND command = %s AND outcome IS NULL AND id <> %s
+                   AND enqueued_at > now() - interval '{FRESH_FOR}'
+                 ORDER BY id LIMIT %s
+              ) AS pending ON true
             """,
             [
                 queued_id,
-                queued_id,
                 chain,
-                queued_id,
-                queued_id,
                 GATE_KEY,
                 chain,
                 name,
@@ -295,25 +253,14 @@ def _take_turn(
                 coalesce.max_batch - 1,
             ],
         )
-        (*_, outcome, queued, _), *rows = cursor.fetchall()
-    if queued_id is not None:
-        _refuse_vanished(queued_id, queued)
-    if outcome is not None:
-        return _loaded(outcome), []
-    pending = [row[1:6] for row in rows]  # id, user_id, channel, ip, arguments
-    users = get_user_model().objects.in_bulk({user for _, user, *_ in pending if user is not None})
+        # The gate's row comes back alone (all NULL) when nothing is queued.
+        rows = [row for row in cursor.fetchall() if row[0] is not None]
+    users = get_user_model().objects.in_bulk({row[1] for row in rows if row[1] is not None})
     restore = coalesce.restore or (lambda kwargs: kwargs)
-    return None, [
-        (queued, Request(Actor(users.get(user), channel, ip), restore(json.loads(arguments))))
-        for queued, user, channel, ip, arguments in pending
+    return [
+        (queued, Request(Actor(users.get(user_id), channel, ip), restore(json.loads(arguments))))
+        for queued, user_id, channel, ip, arguments in rows
     ]
-
-
-def _refuse_vanished(queued_id: int, queued: bool) -> None:
-    if not queued:
-        # Only rows abandoned for ABANDONED_AFTER are removed by others: running
-        # this call now could repeat work already done, so it is refused.
-        raise RuntimeError(f"queued call {queued_id} vanished before it was answered")
 
 
 def _loaded(outcome: str | None) -> dict[str, Any] | None:

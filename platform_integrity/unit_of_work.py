@@ -163,17 +163,6 @@ class Serialization:
             cursor.execute("SELECT pg_advisory_lock(%s)", [self.entity_key])
             cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
 
-    def wait_for_holder(self) -> None:
-        """Return once nobody holds the entity's lock, without keeping it.
-
-        Waiting in shared mode, every waiter wakes when the holder lets go.
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_lock_shared(%s), pg_advisory_unlock_shared(%s)",
-                [self.entity_key, self.entity_key],
-            )
-
     def escalate(self) -> None:
         if self.exclusive:
             return

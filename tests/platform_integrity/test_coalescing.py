@@ -258,3 +258,41 @@ def test_the_lock_key_is_the_same_in_python_and_in_sql(chain):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {ADVISORY_KEY_SQL.format(chain='%s')}", [chain])
         assert cursor.fetchone()[0] == advisory_key(chain)
+
+
+def test_a_caller_whose_queued_call_vanished_is_refused_and_runs_nothing(books):
+    """Only a queued row abandoned for an hour is removed by others; its caller, if it
+    still waits, must not run the call (a leader may have done the work already)."""
+    bill = make_bill(books, 10_000, number="V-1")
+    held = EntityHeld(books.entity.id)
+    outcome: list = []
+
+    def pay() -> None:
+        try:
+            outcome.append(commands.payment_submit(books.actor("clerk", "UI"), bill_id=bill.id))
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    caller = threading.Thread(target=pay)
+    caller.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not QueuedCommand.objects.exists():
+            assert time.monotonic() < deadline, "the call never queued"
+            time.sleep(0.01)
+        QueuedCommand.objects.all().delete()
+    finally:
+        held.release()
+    caller.join(timeout=60)
+
+    assert len(outcome) == 1 and "vanished before it was answered" in str(outcome[0])
+    assert not Payment.objects.exists()
+    bill.refresh_from_db()
+    assert bill.balance_due_minor == 10_000 and bill.in_flight_payment_id is None
+    # The refused caller let the entity's lock go: the next call runs at once.
+    assert (
+        commands.payment_submit(books.actor("clerk", "UI"), bill_id=bill.id).status == "SUBMITTED"
+    )
+    assert_invariants_hold()

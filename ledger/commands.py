@@ -290,6 +290,11 @@ def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
     raise InvalidTransition(f"An entry in status {entry.status} cannot be {action}.", **extra)
 
 
+# Creates and submits of one entity share a queue: a preparer's create and submit
+# then each ride the batch that is next, not a turn of their own command.
+ENTRY_QUEUE = "ledger.journal_entry"
+
+
 def _entry_ref(entry: JournalEntry) -> dict[str, Any]:
     return coalescing.dump_row(entry)
 
@@ -315,7 +320,9 @@ def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
 @command(
     "ledger.journal_entry_create",
     entity_of=_by_entity,
-    coalesce=Coalescing(dump=_entry_ref, load=_entry_from_ref, restore=_entry_arguments),
+    coalesce=Coalescing(
+        dump=_entry_ref, load=_entry_from_ref, restore=_entry_arguments, queue=ENTRY_QUEUE
+    ),
 )
 def journal_entry_create(requests: list[Request]) -> list[JournalEntry | DomainError]:
     """Validate everything and store DRAFTs: `journal_entry_create(actor, entity_id=..., ...)`.
@@ -463,7 +470,10 @@ def _submit(actor: Actor, entry: JournalEntry, postings: posting.Postings) -> Jo
 @command(
     "ledger.journal_entry_submit",
     coalesce=Coalescing(
-        dump=_entry_ref, load=_entry_from_ref, entity_row=(JournalEntry, "entry_id")
+        dump=_entry_ref,
+        load=_entry_from_ref,
+        entity_row=(JournalEntry, "entry_id"),
+        queue=ENTRY_QUEUE,
     ),
 )
 def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainError]:

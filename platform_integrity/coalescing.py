@@ -77,6 +77,21 @@ class BatchFailed(RuntimeError):
     """A coalesced batch raised for all of its requests; each is retried alone."""
 
 
+# command name -> (its batch function, its Coalescing), for every coalescing command.
+_COMMANDS: dict[str, tuple[Callable[[list[Request]], list[Any]], Coalescing]] = {}
+
+
+def register(name: str, fn: Callable[[list[Request]], list[Any]], coalesce: Coalescing) -> None:
+    _COMMANDS[name] = (fn, coalesce)
+
+
+def _queue_of(name: str, coalesce: Coalescing) -> list[str]:
+    """The commands whose queued calls a leader of `name` answers."""
+    if coalesce.queue is None:
+        return [name]
+    return [n for n, (_, c) in _COMMANDS.items() if c.queue == coalesce.queue]
+
+
 def call(
     name: str,
     fn: Callable[[list[Request]], list[Any]],
@@ -102,28 +117,36 @@ def _lead(
     fn: Callable[[list[Request]], list[Any]],
     coalesce: Coalescing,
     own: Request,
-    followers: Sequence[tuple[int, Request]],
+    followers: Sequence[tuple[int, str, Request]],
     entity_id: UUID | None,
     serialization: Serialization,
 ) -> Any:
-    requests = [own, *(request for _, request in followers)]
+    calls = [(name, own), *((command, request) for _, command, request in followers)]
     uow = UnitOfWork(name, own.actor, chain_for(entity_id), entity_id)
 
     def work() -> list[Any]:
-        try:
-            outcomes = fn(requests)
-        except DomainError as err:
-            if followers:
-                raise BatchFailed(name) from err
-            raise
-        for request, outcome in zip(requests, outcomes, strict=True):
+        outcomes: list[Any] = [None] * len(calls)
+        # Each command answers its calls in one go, the leader's command first.
+        for command in dict.fromkeys(command for command, _ in calls):
+            run = fn if command == name else _COMMANDS[command][0]
+            mine = [i for i, (c, _) in enumerate(calls) if c == command]
+            with uow.acting_as(own.actor, command):
+                try:
+                    answered = run([calls[i][1] for i in mine])
+                except DomainError as err:
+                    if followers:
+                        raise BatchFailed(name) from err
+                    raise
+            for i, outcome in zip(mine, answered, strict=True):
+                outcomes[i] = outcome
+        for (command, request), outcome in zip(calls, outcomes, strict=True):
             if isinstance(outcome, DomainError):
-                with uow.acting_as(request.actor):
+                with uow.acting_as(request.actor, command):
                     record_rejection(uow, outcome, request.kwargs)
         return outcomes
 
     def answer(outcomes: list[Any]) -> None:
-        _answer(followers, outcomes[1:], coalesce)
+        _answer(followers, outcomes[1:])
 
     try:
         outcomes = run_unit(
@@ -135,7 +158,7 @@ def _lead(
         if not followers:
             raise
         logger.exception(
-            "%s: a batch of %d calls failed; the leader's runs alone", name, len(requests)
+            "%s: a batch of %d calls failed; the leader's runs alone", name, len(calls)
         )
         return _lead(name, fn, coalesce, own, (), entity_id, serialization)
     return _settle(outcomes[0])
@@ -221,10 +244,11 @@ def _wait_turn(queued_id: int, serialization: Serialization) -> dict[str, Any] |
 
 def _take_turn(
     chain: str, name: str, queued_id: int | None, coalesce: Coalescing
-) -> list[tuple[int, Request]]:
+) -> list[tuple[int, str, Request]]:
     """With the entity's lock held, in one statement: enter the money-writes gate, remove
     our own queued row, and read the calls to lead with ours — the fresh, unanswered
-    calls queued for this chain and command, oldest first. Rows abandoned long ago go.
+    calls queued for this chain and our command's queue, oldest first, each with its
+    command. Rows abandoned long ago go.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -237,8 +261,8 @@ def _take_turn(
             )
             SELECT pending.* FROM (SELECT pg_advisory_lock_shared(%s)) AS gate
               LEFT JOIN LATERAL (
-                SELECT id, user_id, channel, ip, arguments FROM queued_command
-                 WHERE chain = %s AND command = %s AND outcome IS NULL AND id <> %s
+                SELECT id, command, user_id, channel, ip, arguments FROM queued_command
+                 WHERE chain = %s AND command = ANY(%s) AND outcome IS NULL AND id <> %s
                    AND enqueued_at > now() - interval '{FRESH_FOR}'
                  ORDER BY id LIMIT %s
               ) AS pending ON true
@@ -248,19 +272,30 @@ def _take_turn(
                 chain,
                 GATE_KEY,
                 chain,
-                name,
+                _queue_of(name, coalesce),
                 queued_id or 0,
                 coalesce.max_batch - 1,
             ],
         )
         # The gate's row comes back alone (all NULL) when nothing is queued.
         rows = [row for row in cursor.fetchall() if row[0] is not None]
-    users = get_user_model().objects.in_bulk({row[1] for row in rows if row[1] is not None})
-    restore = coalesce.restore or (lambda kwargs: kwargs)
+    users = get_user_model().objects.in_bulk({row[2] for row in rows if row[2] is not None})
     return [
-        (queued, Request(Actor(users.get(user_id), channel, ip), restore(json.loads(arguments))))
-        for queued, user_id, channel, ip, arguments in rows
+        (
+            queued,
+            command,
+            Request(
+                Actor(users.get(user_id), channel, ip),
+                _restored(command, json.loads(arguments)),
+            ),
+        )
+        for queued, command, user_id, channel, ip, arguments in rows
     ]
+
+
+def _restored(command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    restore = _COMMANDS[command][1].restore
+    return restore(kwargs) if restore else kwargs
 
 
 def _loaded(outcome: str | None) -> dict[str, Any] | None:
@@ -285,14 +320,12 @@ def _decode(outcome: dict[str, Any], coalesce: Coalescing) -> Any:
     return coalesce.load(outcome["result"])
 
 
-def _answer(
-    followers: Sequence[tuple[int, Request]], outcomes: list[Any], coalesce: Coalescing
-) -> None:
+def _answer(followers: Sequence[tuple[int, str, Request]], outcomes: list[Any]) -> None:
     if not followers:
         return
     params: list[Any] = []
-    for (queued_id, _), outcome in zip(followers, outcomes, strict=True):
-        params += [queued_id, to_json(_encode(outcome, coalesce))]
+    for (queued_id, command, _), outcome in zip(followers, outcomes, strict=True):
+        params += [queued_id, to_json(_encode(outcome, _COMMANDS[command][1]))]
     values = ", ".join(["(%s::bigint, %s::jsonb)"] * len(followers))
     with connection.cursor() as cursor:
         cursor.execute(

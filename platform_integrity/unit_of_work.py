@@ -87,13 +87,15 @@ class UnitOfWork:
         self.audit_rows, self.events, self.audit_head = [], [], None
 
     @contextlib.contextmanager
-    def acting_as(self, actor: Actor) -> Iterator[None]:
-        """Audit rows recorded inside are one coalesced request's, with its actor."""
-        previous, self.actor = self.actor, actor
+    def acting_as(self, actor: Actor, command: str | None = None) -> Iterator[None]:
+        """Audit rows recorded inside are one coalesced request's: its actor, and its
+        command when a batch answers calls of several (`Coalescing.queue`)."""
+        previous = self.actor, self.name
+        self.actor, self.name = actor, command or self.name
         try:
             yield
         finally:
-            self.actor = previous
+            self.actor, self.name = previous
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,11 @@ class Coalescing:
     # every caller of a busy entity a round trip; without it, `entity_of` is used.
     entity_row: tuple[type, str] | None = None
     max_batch: int = 64
+    # Commands that name the same queue share it: whoever leads answers the queued
+    # calls of all of them in its one unit of work, each by its own command. So a
+    # caller's two steps in a row (a journal entry's create, then its submit) do not
+    # each wait for a turn of their own.
+    queue: str | None = None
 
 
 def _inside_transaction() -> bool:
@@ -240,6 +247,11 @@ def command(
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if coalesce is not None:
+            from platform_integrity import coalescing
+
+            coalescing.register(name, fn, coalesce)
+
         @functools.wraps(fn)
         def run(actor: Actor, /, **kwargs: Any) -> Any:
             if _inside_transaction():

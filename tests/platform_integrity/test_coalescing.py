@@ -253,6 +253,55 @@ def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(b
     assert_invariants_hold()
 
 
+def test_queued_creates_and_submits_of_one_entity_are_answered_in_one_transaction(books):
+    """The two commands share a queue: one batch answers both, each call by its command."""
+    period = books.entity.periods.get()
+    bank, expense = books.account("1000"), books.account("6000")
+    preparer = books.actor("clerk", "API")
+    gl.entity_update(Actor.system(), entity_id=books.entity.id, approval_threshold_minor=10**9)
+
+    def create(n):
+        return lambda: gl.journal_entry_create(
+            preparer,
+            entity_id=books.entity.id,
+            period_id=period.id,
+            posting_date=today(),
+            memo=f"entry {n}",
+            lines=[
+                LineInput(expense.id, "DEBIT", 100 + n, "USD"),
+                LineInput(bank.id, "CREDIT", 100 + n, "USD"),
+            ],
+        )
+
+    drafts = [create(n)() for n in range(3)]
+    answers = queued_together(
+        [
+            create(3),
+            *(lambda d=d: gl.journal_entry_submit(preparer, entry_id=d.id) for d in drafts),
+            create(4),
+            lambda: gl.journal_entry_submit(preparer, entry_id=drafts[0].id),
+        ],
+        books.entity.id,
+    )
+
+    created = [answers[0], answers[4]]
+    assert [(e.memo, e.status) for e in created] == [("entry 3", "DRAFT"), ("entry 4", "DRAFT")]
+    submitted = [answers[1], answers[2], answers[3], answers[5]]
+    # drafts[0] is submitted twice in the batch: whichever ran second is refused.
+    assert sorted(type(r).__name__ for r in (submitted[0], submitted[3])) == [
+        "JournalEntry",
+        "JournalEntryImmutable",
+    ]
+    assert [e.status for e in submitted[1:3]] == ["POSTED", "POSTED"]
+    assert written_in_one_transaction("journal_entry", [e.id for e in [*created, *drafts]])
+    refused = AuditEvent.objects.get(outcome="REJECTED")
+    assert (refused.action, refused.object_id) == ("ledger.journal_entry_submit", str(drafts[0].id))
+    actions = AuditEvent.objects.filter(object_id__in=[str(e.id) for e in created])
+    assert set(actions.values_list("action", flat=True)) == {"ledger.journal_entry_create"}
+    assert AccountBalance.objects.get(account=bank).balance_minor == -(100 + 101 + 102)
+    assert_invariants_hold()
+
+
 @pytest.mark.parametrize("chain", ["global", "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b"])
 def test_the_lock_key_is_the_same_in_python_and_in_sql(chain):
     with connection.cursor() as cursor:

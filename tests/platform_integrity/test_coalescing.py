@@ -207,10 +207,11 @@ def test_a_call_that_breaks_its_batch_fails_alone(books):
     assert_invariants_hold()
 
 
-def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(books):
+def entry_creator(books, preparer, *, days_back: bool = False):
+    """`create(n)`: a call creating draft "entry n" of 100 + n, Dr expense / Cr bank,
+    in the entity's period (dated n days back with `days_back`); approval needs more."""
     period = books.entity.periods.get()
     bank, expense = books.account("1000"), books.account("6000")
-    preparer = books.actor("clerk", "API")
     gl.entity_update(Actor.system(), entity_id=books.entity.id, approval_threshold_minor=10**9)
 
     def create(n):
@@ -218,13 +219,21 @@ def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(b
             preparer,
             entity_id=books.entity.id,
             period_id=period.id,
-            posting_date=today() - timedelta(days=n),
+            posting_date=today() - timedelta(days=n if days_back else 0),
             memo=f"entry {n}",
             lines=[
                 LineInput(expense.id, "DEBIT", 100 + n, "USD"),
                 LineInput(bank.id, "CREDIT", 100 + n, "USD"),
             ],
         )
+
+    return create
+
+
+def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(books):
+    bank = books.account("1000")
+    preparer = books.actor("clerk", "API")
+    create = entry_creator(books, preparer, days_back=True)
 
     drafts = queued_together([create(n) for n in range(5)], books.entity.id)
     assert all(isinstance(d, JournalEntry) and d.status == "DRAFT" for d in drafts), drafts
@@ -255,23 +264,9 @@ def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(b
 
 def test_queued_creates_and_submits_of_one_entity_are_answered_in_one_transaction(books):
     """The two commands share a queue: one batch answers both, each call by its command."""
-    period = books.entity.periods.get()
-    bank, expense = books.account("1000"), books.account("6000")
+    bank = books.account("1000")
     preparer = books.actor("clerk", "API")
-    gl.entity_update(Actor.system(), entity_id=books.entity.id, approval_threshold_minor=10**9)
-
-    def create(n):
-        return lambda: gl.journal_entry_create(
-            preparer,
-            entity_id=books.entity.id,
-            period_id=period.id,
-            posting_date=today(),
-            memo=f"entry {n}",
-            lines=[
-                LineInput(expense.id, "DEBIT", 100 + n, "USD"),
-                LineInput(bank.id, "CREDIT", 100 + n, "USD"),
-            ],
-        )
+    create = entry_creator(books, preparer)
 
     drafts = [create(n)() for n in range(3)]
     answers = queued_together(

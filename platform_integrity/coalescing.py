@@ -24,9 +24,10 @@ A caller of a command declared with `coalesce=`:
    caller it did not answer keeps it — no herd of waiters racing for the lock
    while it stays idle;
 3. not answered, it holds the lock: in one more statement it enters the
-   money-writes gate and reads the calls queued behind it for the same command
-   (up to `max_batch`), then leads them and its own, answering each before
-   COMMIT.
+   money-writes gate and reads the calls queued behind it for its command —
+   or for any command of its queue (`Coalescing.queue`) — up to `max_batch`,
+   then leads them and its own, each by its own command, answering each
+   before COMMIT.
 
 A batch that fails other than by conflict (conflicts are retried whole) answers
 no one: its leader runs its own call alone, and every other caller leads its
@@ -107,7 +108,7 @@ def call(
             return _settle(_decode(outcome, coalesce))
     try:
         followers = _take_turn(chain_for(entity_id), name, queued_id, coalesce)
-        return _lead(name, fn, coalesce, request, followers, entity_id, serialization)
+        return _lead(name, fn, request, followers, entity_id, serialization)
     finally:
         serialization.release()
 
@@ -115,7 +116,6 @@ def call(
 def _lead(
     name: str,
     fn: Callable[[list[Request]], list[Any]],
-    coalesce: Coalescing,
     own: Request,
     followers: Sequence[tuple[int, str, Request]],
     entity_id: UUID | None,
@@ -160,7 +160,7 @@ def _lead(
         logger.exception(
             "%s: a batch of %d calls failed; the leader's runs alone", name, len(calls)
         )
-        return _lead(name, fn, coalesce, own, (), entity_id, serialization)
+        return _lead(name, fn, own, (), entity_id, serialization)
     return _settle(outcomes[0])
 
 

@@ -95,7 +95,6 @@ def _queue_of(name: str, coalesce: Coalescing) -> list[str]:
 
 def call(
     name: str,
-    fn: Callable[[list[Request]], list[Any]],
     coalesce: Coalescing,
     request: Request,
     entity_of: Callable[..., UUID | None] | None,
@@ -108,14 +107,13 @@ def call(
             return _settle(_decode(outcome, coalesce))
     try:
         followers = _take_turn(chain_for(entity_id), name, queued_id, coalesce)
-        return _lead(name, fn, request, followers, entity_id, serialization)
+        return _lead(name, request, followers, entity_id, serialization)
     finally:
         serialization.release()
 
 
 def _lead(
     name: str,
-    fn: Callable[[list[Request]], list[Any]],
     own: Request,
     followers: Sequence[tuple[int, str, Request]],
     entity_id: UUID | None,
@@ -128,7 +126,7 @@ def _lead(
         outcomes: list[Any] = [None] * len(calls)
         # Each command answers its calls in one go, the leader's command first.
         for command in dict.fromkeys(command for command, _ in calls):
-            run = fn if command == name else _COMMANDS[command][0]
+            run = _COMMANDS[command][0]
             mine = [i for i, (c, _) in enumerate(calls) if c == command]
             with uow.acting_as(own.actor, command):
                 try:
@@ -160,7 +158,7 @@ def _lead(
         logger.exception(
             "%s: a batch of %d calls failed; the leader's runs alone", name, len(calls)
         )
-        return _lead(name, fn, own, (), entity_id, serialization)
+        return _lead(name, own, (), entity_id, serialization)
     return _settle(outcomes[0])
 
 
@@ -239,7 +237,8 @@ def _wait_turn(queued_id: int, serialization: Serialization) -> dict[str, Any] |
     with connection.cursor() as cursor:
         cursor.execute("SELECT rivane_wait_turn(%s, %s)", [serialization.entity_key, queued_id])
         (outcome,) = cursor.fetchone()
-    return _loaded(outcome)
+    # Django's connection reads jsonb as text (its JSONField decodes it).
+    return json.loads(outcome) if outcome is not None else None
 
 
 def _take_turn(
@@ -296,11 +295,6 @@ def _take_turn(
 def _restored(command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     restore = _COMMANDS[command][1].restore
     return restore(kwargs) if restore else kwargs
-
-
-def _loaded(outcome: str | None) -> dict[str, Any] | None:
-    # Django's connection reads jsonb as text (its JSONField decodes it).
-    return json.loads(outcome) if outcome is not None else None
 
 
 def _encode(outcome: Any, coalesce: Coalescing) -> dict[str, Any]:

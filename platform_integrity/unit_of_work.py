@@ -259,7 +259,7 @@ def command(
             if coalesce is not None:
                 from platform_integrity import coalescing
 
-                return coalescing.call(name, fn, coalesce, Request(actor, kwargs), entity_of)
+                return coalescing.call(name, coalesce, Request(actor, kwargs), entity_of)
             entity_id = entity_of(**kwargs) if entity_of else None
             chain = chain_for(entity_id)
             with Serialization(chain) as serialization:

@@ -56,9 +56,14 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}
 # conflicts with every concurrent writer of that table, whichever entity it
 # writes to (the PostgreSQL manual's advice: encourage index scans). Small
 # tables tempt the planner into those scans; commands never need them.
+# A command's statements are prepared (settings: `prepare_threshold`) and look rows
+# up by key, so one plan fits every call: planning each call anew (PostgreSQL's
+# default for prepared statements whose estimates vary with the parameters) was
+# about a tenth of a coalesced batch.
 SERIALIZABLE_SETUP = (
     "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
     "SET LOCAL enable_seqscan = off",
+    "SET LOCAL plan_cache_mode = force_generic_plan",
 )
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.25

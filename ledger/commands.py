@@ -20,7 +20,7 @@ from ledger.errors import (
     SelfApprovalForbidden,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from platform_integrity import audit, coalescing, idempotency, outbox
+from platform_integrity import audit, coalescing, idempotency, outbox, reads
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, NotFound, ValidationFailed
 from platform_integrity.ids import as_uuid, entity_id_of
@@ -44,10 +44,8 @@ def _period_entity(*, period_id: Any, **_: Any) -> UUID | None:
 
 
 def _get(model, pk: Any, label: str):
-    try:
-        obj = model.objects.filter(pk=pk).first()
-    except (ValueError, TypeError):
-        obj = None
+    key = as_uuid(pk)
+    obj = reads.by_ids(model, [key]).get(key) if key else None
     if obj is None:
         raise NotFound(f"{label} {pk} does not exist.", object_type=label, object_id=str(pk))
     return obj
@@ -505,9 +503,9 @@ def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainE
 
 def _load_relations(entries: list[JournalEntry]) -> None:
     """Each entry's entity, period and preparer, in one query per table rather than per entry."""
-    entities = Entity.objects.in_bulk({e.entity_id for e in entries})
-    periods = Period.objects.in_bulk({e.period_id for e in entries})
-    users = get_user_model().objects.in_bulk({e.prepared_by_id for e in entries})
+    entities = reads.by_ids(Entity, {e.entity_id for e in entries})
+    periods = reads.by_ids(Period, {e.period_id for e in entries})
+    users = reads.by_ids(get_user_model(), {e.prepared_by_id for e in entries})
     for entry in entries:
         entry.entity = entities[entry.entity_id]
         entry.period = periods[entry.period_id]

@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Case, F, Sum, When
 from django.utils import timezone
 
 from ledger import money
@@ -180,7 +179,7 @@ def build_lines(
 
 def entities_with_accounts(ids: set[UUID]) -> dict[UUID, Entity]:
     """Entities with the accounts their system entries post to (`ROLE_ACCOUNTS`) attached."""
-    entities = {e.id: e for e in reads.rows(Entity, "id = ANY(%s::uuid[])", [list(ids)])}
+    entities = reads.by_ids(Entity, ids)
     roles = [Entity._meta.get_field(role) for role in ROLE_ACCOUNTS]
     accounts = load_accounts(
         {getattr(e, f.attname) for e in entities.values() for f in roles} - {None}
@@ -192,9 +191,7 @@ def entities_with_accounts(ids: set[UUID]) -> dict[UUID, Entity]:
 
 
 def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:
-    if not ids:
-        return {}
-    return {a.id: a for a in reads.rows(Account, "id = ANY(%s::uuid[])", [list(ids)])}
+    return reads.by_ids(Account, ids)
 
 
 def save_lines(entry: JournalEntry, rows: list[JournalEntryLine]) -> None:
@@ -331,9 +328,10 @@ class Journal:
     def period(self, period_id: Any) -> Period | None:
         """The entity's period with this id (None if there is none), read once per unit."""
         if period_id not in self._periods_by_id:
-            self._periods_by_id[period_id] = Period.objects.filter(
-                pk=period_id, entity=self.entity
-            ).first()
+            found = reads.rows(
+                Period, "id = %s::uuid AND entity_id = %s::uuid", [period_id, self.entity.id]
+            )
+            self._periods_by_id[period_id] = found[0] if found else None
         return self._periods_by_id[period_id]
 
     def created(self, entry_id: Any) -> JournalEntry | None:
@@ -445,20 +443,21 @@ def _stored_movements(entry_ids: list[UUID]) -> dict[UUID, dict[UUID, int]]:
     if not entry_ids:
         return {}
     movements: dict[UUID, dict[UUID, int]] = defaultdict(dict)
-    rows = (
-        JournalEntryLine.objects.filter(journal_entry_id__in=entry_ids)
-        .values("journal_entry_id", "coa_account_id")
-        .annotate(
-            delta=Sum(
-                Case(
-                    When(direction=DEBIT, then=F("functional_amount_minor")),
-                    default=-F("functional_amount_minor"),
-                )
-            )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT journal_entry_id, coa_account_id,
+                   SUM(CASE WHEN direction = %s THEN functional_amount_minor
+                            ELSE -functional_amount_minor END)
+              FROM journal_entry_line
+             WHERE journal_entry_id = ANY(%s::uuid[])
+             GROUP BY journal_entry_id, coa_account_id
+            """,
+            [DEBIT, entry_ids],
         )
-    )
-    for row in rows:
-        movements[row["journal_entry_id"]][row["coa_account_id"]] = row["delta"]
+        rows = cursor.fetchall()
+    for entry_id, account_id, delta in rows:
+        movements[entry_id][account_id] = delta
     return movements
 
 

@@ -46,7 +46,7 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils.module_loading import import_string
 
-from platform_integrity.audit import PayloadEncoder
+from platform_integrity import reads
 from platform_integrity.bulk import to_json
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
@@ -221,7 +221,7 @@ def _lock_or_queue(
                 actor.user.pk if actor.user is not None else None,
                 actor.channel,
                 actor.ip,
-                json.dumps(request.kwargs, cls=PayloadEncoder),
+                to_json(request.kwargs),
             ],
         )
         entity_id, queued_id = cursor.fetchone()
@@ -278,7 +278,7 @@ def _take_turn(
         )
         # The gate's row comes back alone (all NULL) when nothing is queued.
         rows = [row for row in cursor.fetchall() if row[0] is not None]
-    users = get_user_model().objects.in_bulk({row[2] for row in rows if row[2] is not None})
+    users = reads.by_ids(get_user_model(), {row[2] for row in rows if row[2] is not None})
     return [
         (
             queued,

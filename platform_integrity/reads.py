@@ -7,7 +7,7 @@ metadata, and each row becomes an instance as if the ORM had read it.
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -24,6 +24,20 @@ def rows(model: type[M], condition: str, params: list[Any]) -> list[M]:
     if converters:
         rows = [_converted(row, converters) for row in rows]
     return [model.from_db(connection.alias, attnames, row) for row in rows]
+
+
+def by_ids(model: type[M], ids: Iterable[Any]) -> dict[Any, M]:
+    """Instances of `model` by primary key (the ORM's `in_bulk`); ids must be well formed."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {row.pk: row for row in rows(model, _pk_condition(model), [wanted])}
+
+
+@functools.cache
+def _pk_condition(model: type[models.Model]) -> str:
+    pk = model._meta.pk
+    return f"{connection.ops.quote_name(pk.column)} = ANY(%s::{pk.db_type(connection)}[])"
 
 
 @functools.cache

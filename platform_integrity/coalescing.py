@@ -66,8 +66,9 @@ from platform_integrity.unit_of_work import (
 logger = logging.getLogger(__name__)
 
 # A queued call older than this is not picked up by a leader (its caller leads
-# its own turn), and rows older than ABANDONED_AFTER (their caller died) go.
-FRESH_FOR = "30 seconds"
+# its own turn), and rows older than ABANDONED_AFTER (their caller died) go. A
+# leader's read of the queue walks the index entries of this window (migration 0006).
+FRESH_FOR = "10 seconds"
 ABANDONED_AFTER = "1 hour"
 
 
@@ -259,12 +260,8 @@ def _take_turn(
                  WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
             )
             SELECT pending.* FROM (SELECT pg_advisory_lock_shared(%s)) AS gate
-              LEFT JOIN LATERAL (
-                SELECT id, command, user_id, channel, ip, arguments FROM queued_command
-                 WHERE chain = %s AND command = ANY(%s) AND outcome IS NULL AND id <> %s
-                   AND enqueued_at > now() - interval '{FRESH_FOR}'
-                 ORDER BY id LIMIT %s
-              ) AS pending ON true
+              LEFT JOIN LATERAL rivane_queued_calls(%s, %s, %s, interval '{FRESH_FOR}', %s)
+                AS pending ON true
             """,
             [
                 queued_id,

@@ -194,7 +194,8 @@ class QueuedCommand(models.Model):
 
     class Meta:
         db_table = "queued_command"
-        indexes = [models.Index(fields=["chain", "command", "id"])]
+        # A leader reads its chain's recent calls in this order (`rivane_queued_calls`).
+        indexes = [models.Index(fields=["chain", "enqueued_at", "id"])]
 
     def __str__(self) -> str:
         return f"{self.command} #{self.id} ({self.chain})"

@@ -5,6 +5,7 @@ threads queue up, then lets go: the first caller to get the lock answers every
 queued call in one transaction (one `xmin` on every row it wrote).
 """
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -12,6 +13,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from ledger import commands as gl
 from ledger.models import JournalEntry
@@ -19,6 +21,7 @@ from ledger.posting import LineInput
 from payables import commands
 from payables.errors import DuplicatePaymentAttempt
 from payables.models import Bill, Payment, Vendor
+from platform_integrity.coalescing import FRESH_FOR
 from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import IdempotencyKeyReused
@@ -340,3 +343,59 @@ def test_a_caller_whose_queued_call_vanished_is_refused_and_runs_nothing(books):
         commands.payment_submit(books.actor("clerk", "UI"), bill_id=bill.id).status == "SUBMITTED"
     )
     assert_invariants_hold()
+
+
+def queued_calls(chain: str, commands: list[str], except_id: int, how_many: int) -> list[int]:
+    """The ids a leader of `chain` would lead with (migration 0006's read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM rivane_queued_calls(%s, %s, %s, interval '{FRESH_FOR}', %s)",
+            [chain, commands, except_id, how_many],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def test_a_leader_reads_the_fresh_unanswered_calls_of_its_chain_oldest_first():
+    chain, pay = "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b", "payables.payment_submit"
+
+    def queue(*, command: str = pay, on: str = chain, outcome=None) -> int:
+        return QueuedCommand.objects.create(
+            chain=on, command=command, channel="API", arguments={}, outcome=outcome
+        ).id
+
+    own, first, second = queue(), queue(), queue()
+    queue(outcome={"result": {}})
+    queue(command="ledger.journal_entry_create")
+    queue(on="global")
+    stale = queue()
+    QueuedCommand.objects.filter(pk=stale).update(enqueued_at=timezone.now() - timedelta(minutes=1))
+
+    assert queued_calls(chain, [pay], own, 10) == [first, second]
+    assert queued_calls(chain, [pay], own, 1) == [first]
+    assert queued_calls(chain, [pay], 0, 10) == [own, first, second]
+
+
+def test_a_leader_reads_past_its_chain_s_answered_history_without_visiting_it():
+    """A server that never vacuums keeps every answered call's dead row; the leader's
+    read must not walk them (it did, through a bitmap scan, once a batch)."""
+    chain = "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO queued_command (chain, command, channel, arguments, enqueued_at)"
+            " SELECT %s, 'payables.payment_submit', 'API', '{}', now() - interval '1 minute'"
+            "   FROM generate_series(1, 5000)",
+            [chain],
+        )
+        cursor.execute("DELETE FROM queued_command")
+        queued_calls(chain, ["payables.payment_submit"], 0, 63)  # plans it: catalog reads
+        cursor.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM rivane_queued_calls("
+            f"%s, %s, 0, interval '{FRESH_FOR}', 63)",
+            [chain, ["payables.payment_submit"]],
+        )
+        (plan,) = cursor.fetchone()
+        cursor.execute("SELECT pg_relation_size('queued_command') / 8192")
+        (history_pages,) = cursor.fetchone()
+    node = (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
+    assert history_pages > 100
+    assert node["Shared Hit Blocks"] + node["Shared Read Blocks"] < 10

@@ -13,12 +13,14 @@ own answer, audit row and events. Under no contention nothing is queued.
 
 A caller of a command declared with `coalesce=`:
 
-1. in one statement, finds its entity, tries the entity's lock and, if it is
-   taken, queues its call in `queued_command` (committed at once; the table is
-   UNLOGGED); with the lock, it leads at once;
-2. queued, it waits in line for the lock, server side (`rivane_wait_turn`,
-   migration 0005), and looks for its outcome once it has it: a leader wrote
-   it in the transaction that did the work, and it is the answer. Answered,
+1. in one round trip (`rivane_queue_call`, migration 0007), finds its entity,
+   tries the entity's lock and, if it is taken, queues its call in
+   `queued_command` (committed at once; the table is UNLOGGED); with the lock,
+   it leads at once;
+2. queued, it waits in line for the lock in that same round trip, server side
+   (`rivane_wait_turn`, migration 0005), and looks for its outcome once it has
+   it: a leader wrote it in the transaction that did the work, and it is the
+   answer. Answered,
    it lets the lock go at once to the next in line; so when a batch ends, the
    callers it answered pass the lock on inside the server, and only the first
    caller it did not answer keeps it — no herd of waiters racing for the lock
@@ -50,9 +52,8 @@ from platform_integrity import reads
 from platform_integrity.bulk import to_json
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
-from platform_integrity.ids import as_uuid, entity_statement
+from platform_integrity.ids import as_uuid
 from platform_integrity.unit_of_work import (
-    ADVISORY_KEY_SQL,
     GATE_KEY,
     Coalescing,
     Request,
@@ -100,12 +101,10 @@ def call(
     request: Request,
     entity_of: Callable[..., UUID | None] | None,
 ) -> Any:
-    entity_id, queued_id = _lock_or_queue(name, coalesce, request, entity_of)
+    entity_id, queued_id, outcome = _queue_call(name, coalesce, request, entity_of)
+    if outcome is not None:
+        return _settle(_decode(outcome, coalesce))
     serialization = Serialization(chain_for(entity_id))
-    if queued_id is not None:
-        outcome = _wait_turn(queued_id, serialization)
-        if outcome is not None:
-            return _settle(_decode(outcome, coalesce))
     try:
         followers = _take_turn(chain_for(entity_id), name, queued_id, coalesce)
         return _lead(name, request, followers, entity_id, serialization)
@@ -184,40 +183,38 @@ def _settle(outcome: Any) -> Any:
     return outcome
 
 
-def _lock_or_queue(
+def _queue_call(
     name: str,
     coalesce: Coalescing,
     request: Request,
     entity_of: Callable[..., UUID | None] | None,
-) -> tuple[UUID | None, int | None]:
-    """(entity, None) holding the entity's lock if it was free, else (entity, queued row id).
+) -> tuple[UUID | None, int | None, dict[str, Any] | None]:
+    """(entity, queued row id, outcome), in one round trip (`rivane_queue_call`, migration
+    0007): with the entity's lock free, (entity, None, None) and we hold it; else our call
+    is queued and we wait in line: its outcome if a batch answered it, else None and we
+    hold the lock.
 
-    One statement — the entity lookup (`Coalescing.entity_row`), the lock attempt
-    and the queueing — since every caller of a busy entity runs it.
+    The entity is looked up server side (`Coalescing.entity_row`), since every caller of
+    a busy entity runs this.
     """
+    row: tuple[str | None, ...] = (None, None, None)
+    row_id = given_entity = None
     if coalesce.entity_row:
         model, argument = coalesce.entity_row
-        target, key = f"({entity_statement(model)})", as_uuid(request.kwargs.get(argument))
+        meta = model._meta
+        row = (meta.db_table, meta.pk.column, meta.get_field("entity").column)
+        row_id = as_uuid(request.kwargs.get(argument))
     else:
-        target, key = "%s::uuid", as_uuid(entity_of(**request.kwargs) if entity_of else None)
+        given_entity = as_uuid(entity_of(**request.kwargs) if entity_of else None)
     actor = request.actor
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            WITH attempt AS MATERIALIZED (
-                SELECT entity_id, chain, pg_try_advisory_lock({_CHAIN_KEY}) AS got
-                  FROM (SELECT entity_id, COALESCE('entity:' || entity_id::text, 'global') AS chain
-                          FROM (SELECT {target} AS entity_id) AS target) AS named
-            ), queued AS (
-                INSERT INTO queued_command (chain, command, user_id, channel, ip, arguments,
-                                            enqueued_at)
-                SELECT chain, %s, %s, %s, %s, %s::jsonb, now() FROM attempt WHERE NOT got
-                RETURNING id
-            )
-            SELECT entity_id, (SELECT id FROM queued) FROM attempt
-            """,
+            "CALL rivane_queue_call(%s, %s, %s, %s::uuid, %s::uuid,"
+            " %s, %s, %s, %s::inet, %s::jsonb, NULL, NULL, NULL)",
             [
-                key,
+                *row,
+                row_id,
+                given_entity,
                 name,
                 actor.user.pk if actor.user is not None else None,
                 actor.channel,
@@ -225,21 +222,9 @@ def _lock_or_queue(
                 to_json(request.kwargs),
             ],
         )
-        entity_id, queued_id = cursor.fetchone()
-    return entity_id, queued_id
-
-
-_CHAIN_KEY = ADVISORY_KEY_SQL.format(chain="chain")
-
-
-def _wait_turn(queued_id: int, serialization: Serialization) -> dict[str, Any] | None:
-    """Wait in line for the entity's lock (`rivane_wait_turn`, migration 0005): our queued
-    call's outcome if a batch answered it, else None, and we hold the lock."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT rivane_wait_turn(%s, %s)", [serialization.entity_key, queued_id])
-        (outcome,) = cursor.fetchone()
+        entity_id, queued_id, outcome = cursor.fetchone()
     # Django's connection reads jsonb as text (its JSONField decodes it).
-    return json.loads(outcome) if outcome is not None else None
+    return entity_id, queued_id, json.loads(outcome) if outcome is not None else None
 
 
 def _take_turn(

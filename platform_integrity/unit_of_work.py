@@ -130,15 +130,9 @@ def chain_for(entity_id: UUID | None) -> str:
 def advisory_key(chain: str) -> int:
     """The advisory-lock key of a chain: the first 8 bytes of its SHA-256, signed.
 
-    `ADVISORY_KEY_SQL` computes the same key inside PostgreSQL.
+    `rivane_chain_key` (migration 0007) computes the same key inside PostgreSQL.
     """
     return int.from_bytes(hashlib.sha256(chain.encode()).digest()[:8], "big", signed=True)
-
-
-# `advisory_key` in SQL, for a chain given as the expression `{chain}`.
-ADVISORY_KEY_SQL = (
-    "('x' || left(encode(sha256(convert_to({chain}, 'UTF8')), 'hex'), 16))::bit(64)::bigint"
-)
 
 
 GATE_KEY = advisory_key("rivane:money-writes")

@@ -26,7 +26,7 @@ from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import IdempotencyKeyReused
 from platform_integrity.models import AccountBalance, AuditEvent, OutboxEvent, QueuedCommand
-from platform_integrity.unit_of_work import ADVISORY_KEY_SQL, advisory_key, chain_for
+from platform_integrity.unit_of_work import advisory_key, chain_for
 from tests.payables.conftest import assert_invariants_hold, make_bill, make_books, today
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -303,7 +303,7 @@ def test_queued_creates_and_submits_of_one_entity_are_answered_in_one_transactio
 @pytest.mark.parametrize("chain", ["global", "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b"])
 def test_the_lock_key_is_the_same_in_python_and_in_sql(chain):
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {ADVISORY_KEY_SQL.format(chain='%s')}", [chain])
+        cursor.execute("SELECT rivane_chain_key(%s)", [chain])
         assert cursor.fetchone()[0] == advisory_key(chain)
 
 

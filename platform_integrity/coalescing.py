@@ -233,8 +233,11 @@ def _take_turn(
     """With the entity's lock held, in one statement: enter the money-writes gate, remove
     our own queued row, and read the calls to lead with ours — the fresh, unanswered
     calls queued for this chain and our command's queue, oldest first, each with its
-    command. Rows abandoned long ago go.
+    command and its caller's user. Rows abandoned long ago go.
     """
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    user_table, user_key = quote(user_model._meta.db_table), quote(user_model._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -244,9 +247,11 @@ def _take_turn(
                 DELETE FROM queued_command
                  WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
             )
-            SELECT pending.* FROM (SELECT pg_advisory_lock_shared(%s)) AS gate
+            SELECT pending.*, {reads.columns(user_model, "u")}
+              FROM (SELECT pg_advisory_lock_shared(%s)) AS gate
               LEFT JOIN LATERAL rivane_queued_calls(%s, %s, %s, interval '{FRESH_FOR}', %s)
                 AS pending ON true
+              LEFT JOIN {user_table} u ON u.{user_key} = pending.user_id
             """,
             [
                 queued_id,
@@ -260,17 +265,17 @@ def _take_turn(
         )
         # The gate's row comes back alone (all NULL) when nothing is queued.
         rows = [row for row in cursor.fetchall() if row[0] is not None]
-    users = reads.by_ids(get_user_model(), {row[2] for row in rows if row[2] is not None})
+    users = {row[2]: reads.from_columns(user_model, row[6:]) for row in rows}
     return [
         (
             queued,
             command,
             Request(
-                Actor(users.get(user_id), channel, ip),
+                Actor(users[user_id], channel, ip),
                 _restored(command, json.loads(arguments)),
             ),
         )
-        for queued, command, user_id, channel, ip, arguments in rows
+        for queued, command, user_id, channel, ip, arguments, *_ in rows
     ]
 
 

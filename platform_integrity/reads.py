@@ -7,7 +7,7 @@ metadata, and each row becomes an instance as if the ORM had read it.
 """
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -24,6 +24,23 @@ def rows(model: type[M], condition: str, params: list[Any]) -> list[M]:
     if converters:
         rows = [_converted(row, converters) for row in rows]
     return [model.from_db(connection.alias, attnames, row) for row in rows]
+
+
+def columns(model: type[models.Model], alias: str) -> str:
+    """Every column of `model` under a table alias, for a statement that joins it
+    (`from_columns` makes an instance of them)."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def from_columns(model: type[M], values: Sequence[Any]) -> M | None:
+    """The instance of `model` whose columns (`columns`' order) are `values`; None when
+    they are all NULL (an outer join found no row)."""
+    if all(value is None for value in values):
+        return None
+    _, attnames, converters = _statement(model, "true")
+    row = _converted(tuple(values), converters) if converters else tuple(values)
+    return model.from_db(connection.alias, attnames, row)
 
 
 def by_ids(model: type[M], ids: Iterable[Any]) -> dict[Any, M]:

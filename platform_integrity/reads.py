@@ -17,20 +17,15 @@ M = TypeVar("M", bound=models.Model)
 
 def rows(model: type[M], condition: str, params: list[Any]) -> list[M]:
     """Instances of every row of `model` that meets `condition` (SQL after WHERE, with %s)."""
-    sql, attnames, converters = _statement(model, condition)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if converters:
-        rows = [_converted(row, converters) for row in rows]
-    return [model.from_db(connection.alias, attnames, row) for row in rows]
+        cursor.execute(_statement(model, condition), params)
+        return [_instance(model, row) for row in cursor.fetchall()]
 
 
 def columns(model: type[models.Model], alias: str) -> str:
     """Every column of `model` under a table alias, for a statement that joins it
     (`from_columns` makes an instance of them)."""
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{column}" for column in _reading(model)[0])
 
 
 def from_columns(model: type[M], values: Sequence[Any]) -> M | None:
@@ -38,9 +33,7 @@ def from_columns(model: type[M], values: Sequence[Any]) -> M | None:
     they are all NULL (an outer join found no row)."""
     if all(value is None for value in values):
         return None
-    _, attnames, converters = _statement(model, "true")
-    row = _converted(tuple(values), converters) if converters else tuple(values)
-    return model.from_db(connection.alias, attnames, row)
+    return _instance(model, tuple(values))
 
 
 def by_ids(model: type[M], ids: Iterable[Any]) -> dict[Any, M]:
@@ -58,25 +51,32 @@ def _pk_condition(model: type[models.Model]) -> str:
 
 
 @functools.cache
-def _statement(
-    model: type[models.Model], condition: str
-) -> tuple[str, list[str], tuple[tuple[int, Callable[..., Any]], ...]]:
-    """The SELECT of every column, and the fields' conversions of what the database returns."""
-    meta = model._meta
+def _statement(model: type[models.Model], condition: str) -> str:
+    """The SELECT of every column of the rows that meet `condition`."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"SELECT {', '.join(_reading(model)[0])} FROM {table} WHERE {condition}"
+
+
+@functools.cache
+def _reading(
+    model: type[models.Model],
+) -> tuple[list[str], list[str], tuple[tuple[int, Callable[..., Any]], ...]]:
+    """The model's quoted columns, their attribute names, and the fields' conversions of
+    what the database returns."""
     quote = connection.ops.quote_name
-    fields = meta.concrete_fields
-    sql = (
-        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)}"
-        f" WHERE {condition}"
-    )
+    fields = model._meta.concrete_fields
     converters = tuple(
         (i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")
     )
-    return sql, [f.attname for f in fields], converters
+    return [quote(f.column) for f in fields], [f.attname for f in fields], converters
 
 
-def _converted(row: tuple, converters: tuple[tuple[int, Callable[..., Any]], ...]) -> tuple:
-    values = list(row)
-    for i, convert in converters:
-        values[i] = convert(values[i], None, connection)
-    return tuple(values)
+def _instance(model: type[M], row: tuple) -> M:
+    """The instance of one row of `model`'s columns, as if the ORM had read it."""
+    _, attnames, converters = _reading(model)
+    if converters:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i], None, connection)
+        row = tuple(values)
+    return model.from_db(connection.alias, attnames, row)

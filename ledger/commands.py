@@ -351,11 +351,19 @@ def _create(
     lines: list[posting.LineInput],
     memo: str = "",
     external_id: str | None = None,
+    submit: bool = False,
 ) -> JournalEntry:
-    """One create request; a replayed external_id returns the original entry."""
-    if entity_id not in journals:
-        journals[entity_id] = posting.Journal(_get(Entity, entity_id, "entity"))
-    journal = journals[entity_id]
+    """One create request; a replayed external_id returns the original entry.
+
+    With `submit`, the new entry is submitted in the same unit ("Save and submit"):
+    it is written once, already posted or waiting for approval, never as a DRAFT
+    that a failure between two requests could strand.
+    """
+    # Queued calls carry their ids as text: one journal per entity, however it is named.
+    key = as_uuid(entity_id) or entity_id
+    if key not in journals:
+        journals[key] = posting.Journal(_get(Entity, entity_id, "entity"))
+    journal = journals[key]
     entity = journal.entity
     request = {
         "period_id": str(period_id),
@@ -367,7 +375,7 @@ def _create(
         existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
         if existing:
             return journal.created(existing) or JournalEntry.objects.get(pk=existing)
-    period = journal.period(period_id) if as_uuid(period_id) else None
+    period = journal.period(period_key) if (period_key := as_uuid(period_id)) else None
     if period is None:
         raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
     entry = journal.add(
@@ -394,6 +402,8 @@ def _create(
         },
     )
     outbox.emit("gl.journal_entry.created", posting.journal_entry_event(entry))
+    if submit:
+        _submit(actor, entry, journal)
     return entry
 
 
@@ -430,7 +440,11 @@ def journal_entry_update(
     return entry
 
 
-def _submit(actor: Actor, entry: JournalEntry, postings: posting.Postings) -> JournalEntry:
+def _submit(
+    actor: Actor, entry: JournalEntry, postings: posting.Postings | posting.Journal
+) -> JournalEntry:
+    """Route an entry for approval above the threshold, or post it; `postings` keeps the change
+    (a stored entry's `Postings`, or the `Journal` a new entry is written by)."""
     posting.open_period(entry.period)
     entry.submitted_at = timezone.now()
     entry.rejection_reason_code = ""

@@ -258,7 +258,9 @@ class Journal:
     entry and line — one statement per table — and posts the ones added with
     `post=True` (system entries: a bill's, a payment's), moving the balances
     with one update for all of them (each entry still its own balance change,
-    version and event). Manual entries are added as drafts.
+    version and event). Manual entries are added as drafts; one submitted as it
+    is created (`changed`, `post`: the interface of `Postings`) is written once,
+    in the state its submission left it.
     """
 
     def __init__(self, entity: Entity) -> None:
@@ -324,6 +326,14 @@ class Journal:
         self._entries.append((entry, rows, actor))
         self._created[entry.id] = entry
         return entry
+
+    def changed(self, entry: JournalEntry, actor: Actor) -> None:
+        """A new entry's change of state (routed for approval): `write` stores it as it is then."""
+
+    def post(self, entry: JournalEntry, actor: Actor) -> None:
+        """Post a new entry when it is written (raises `PeriodLocked` before changing anything)."""
+        open_period(entry.period)
+        self._to_post.add(entry.id)
 
     def period(self, period_id: Any) -> Period | None:
         """The entity's period with this id (None if there is none), read once per unit."""

@@ -136,17 +136,18 @@ def journal_entry_new(request: HttpRequest) -> HttpResponse:
     lines = line_formset(request.POST)
     if form.is_valid() and lines.is_valid():
         actor = _actor(request)
+        submit = "save_and_submit" in request.POST
         try:
             entry = commands.journal_entry_create(
-                actor, **form.command_kwargs(), lines=lines.line_inputs()
+                actor, **form.command_kwargs(), lines=lines.line_inputs(), submit=submit
             )
         except DomainError as err:
             show_command_error(form, lines, err)
         else:
-            # A replayed double submit returns the entry already submitted: submit once.
-            if "save_and_submit" in request.POST and entry.status == Status.DRAFT:
+            # A replayed form returns the entry its key first made, submitted or not.
+            if submit and entry.status == Status.DRAFT:
                 return _submit_and_redirect(request, actor, entry)
-            messages.success(request, "Draft saved.")
+            messages.success(request, _submitted_message(entry) if submit else "Draft saved.")
             return redirect("ledger:journal_entry_detail", entry_id=entry.id)
     return render(
         request, "ledger/journal_entry_form.html", _entry_form_context(form, lines), status=422

@@ -262,6 +262,12 @@ class JournalEntryListCreateApi(APIView):
             max_length=255, required=False, allow_null=True, allow_blank=True
         )
         lines = serializers.JSONField()
+        submit = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Submit it in the same transaction: it posts, or waits for approval "
+            "above the entity's threshold.",
+        )
 
     class FilterSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField(required=False)

@@ -94,3 +94,40 @@ def test_entry_under_threshold_posts_on_submit_as_auto_approved(books, api):
     assert submitted["auto_approved"] is True
     assert AccountBalance.objects.get(account=books.account("6000")).balance_minor == 5_000
     assert_invariants_hold()
+
+
+def test_entry_created_with_submit_posts_in_the_same_request(books, api):
+    body = entry_body(
+        books,
+        [line(books.account("6000"), "DEBIT", 5_000), line(books.account("1000"), "CREDIT", 5_000)],
+    )
+    created = api["accountant"].post("/v1/journal-entries", {**body, "submit": True}, format="json")
+    assert created.status_code == 201, created.content
+    entry = created.json()
+    assert (entry["status"], entry["auto_approved"]) == ("POSTED", True)
+    assert AccountBalance.objects.get(account=books.account("6000")).balance_minor == 5_000
+    assert AccountBalance.objects.get(account=books.account("1000")).balance_minor == -5_000
+    actions = AuditEvent.objects.filter(object_id=entry["id"]).order_by("id")
+    assert list(actions.values_list("action", flat=True)) == [
+        "ledger.journal_entry_create",
+        "ledger.journal_entry_submit",
+        "ledger.journal_entry_post",
+    ]
+    assert_invariants_hold()
+
+
+def test_entry_created_with_submit_above_threshold_waits_for_approval(books, api):
+    amount = THRESHOLD_MINOR + 1
+    body = entry_body(
+        books,
+        [
+            line(books.account("6000"), "DEBIT", amount),
+            line(books.account("1000"), "CREDIT", amount),
+        ],
+    )
+    created = api["accountant"].post("/v1/journal-entries", {**body, "submit": True}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["status"] == "PENDING_APPROVAL"
+    assert AccountBalance.objects.get(account=books.account("6000")).balance_minor == 0
+    queue = api["approver"].get("/v1/journal-entries", {"status": "PENDING_APPROVAL"})
+    assert [e["id"] for e in queue.json()["results"]] == [created.json()["id"]]

@@ -153,6 +153,29 @@ def test_save_and_submit_above_threshold_routes_to_approval(books, users):
     assert "waits for an approver" in response.content.decode()
 
 
+def test_save_and_submit_under_the_threshold_posts_once_even_when_replayed(books, users):
+    client = browser(users["accountant"])
+    small = [("6000", "DEBIT", "250.00"), ("1000", "CREDIT", "250.00")]
+    form = entry_form(books, small, submit=True)
+    responses = [client.post("/journal-entries/new/", form, follow=True) for _ in range(2)]
+    entry = JournalEntry.objects.get()
+    assert entry.status == Status.POSTED and entry.auto_approved
+    assert all("Submitted and posted" in r.content.decode() for r in responses)
+    assert AccountBalance.objects.get(account=books.account("6000")).balance_minor == 25_000
+    assert list(entry.history.values_list("history_type", "status")) == [("+", "POSTED")]
+
+
+def test_save_and_submit_after_a_saved_draft_submits_that_draft(books, users):
+    client = browser(users["accountant"])
+    client.post("/journal-entries/new/", entry_form(books, BIG))
+    response = client.post(
+        "/journal-entries/new/", entry_form(books, BIG, submit=True), follow=True
+    )
+    entry = JournalEntry.objects.get()
+    assert entry.status == Status.PENDING_APPROVAL
+    assert "waits for an approver" in response.content.decode()
+
+
 def test_submit_button_posts_an_entry_under_the_threshold(books, users):
     client = browser(users["accountant"])
     small = [("6000", "DEBIT", "250.00"), ("1000", "CREDIT", "250.00")]

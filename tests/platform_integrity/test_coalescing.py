@@ -217,7 +217,7 @@ def entry_creator(books, preparer, *, days_back: bool = False):
     bank, expense = books.account("1000"), books.account("6000")
     gl.entity_update(Actor.system(), entity_id=books.entity.id, approval_threshold_minor=10**9)
 
-    def create(n):
+    def create(n, **extra):
         return lambda: gl.journal_entry_create(
             preparer,
             entity_id=books.entity.id,
@@ -228,6 +228,7 @@ def entry_creator(books, preparer, *, days_back: bool = False):
                 LineInput(expense.id, "DEBIT", 100 + n, "USD"),
                 LineInput(bank.id, "CREDIT", 100 + n, "USD"),
             ],
+            **extra,
         )
 
     return create
@@ -262,6 +263,50 @@ def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(b
         ).count()
         == 5
     )  # one change, version and event per posting
+    assert_invariants_hold()
+
+
+def test_queued_creates_with_submit_are_each_written_once_posted_or_waiting(books):
+    """'Save and submit' in a batch: an entry is stored in the state its submission left it,
+    with the audit rows and events of both steps, and no DRAFT row in its history."""
+    bank = books.account("1000")
+    preparer = books.actor("clerk", "API")
+    create = entry_creator(books, preparer)
+    gl.entity_update(Actor.system(), entity_id=books.entity.id, approval_threshold_minor=102)
+
+    entries = queued_together([create(n, submit=True) for n in range(4)], books.entity.id)
+
+    assert [(e.memo, e.status) for e in entries] == [
+        ("entry 0", "POSTED"),
+        ("entry 1", "POSTED"),
+        ("entry 2", "POSTED"),
+        ("entry 3", "PENDING_APPROVAL"),
+    ]
+    ids = [e.id for e in entries]
+    assert written_in_one_transaction("journal_entry", ids)
+    stored = {e.id: e for e in JournalEntry.objects.filter(id__in=ids)}
+    assert [stored[i].status for i in ids] == ["POSTED"] * 3 + ["PENDING_APPROVAL"]
+    assert all(stored[i].auto_approved and stored[i].posted_at for i in ids[:3])
+    assert stored[ids[3]].submitted_at is not None and stored[ids[3]].posted_at is None
+    history = JournalEntry.history.filter(id__in=ids)
+    assert sorted((h.history_type, h.status) for h in history) == sorted(
+        [("+", "POSTED")] * 3 + [("+", "PENDING_APPROVAL")]
+    )
+    trail = AuditEvent.objects.filter(object_id__in=[str(i) for i in ids]).order_by("id")
+    actions = {str(i): [a.action for a in trail if a.object_id == str(i)] for i in ids}
+    posted_trail = [
+        "ledger.journal_entry_create",
+        "ledger.journal_entry_submit",
+        "ledger.journal_entry_post",
+    ]
+    assert [actions[str(i)] for i in ids] == [posted_trail] * 3 + [posted_trail[:2]]
+    events = OutboxEvent.objects.filter(event_type__startswith="gl.journal_entry.")
+    assert sorted(events.values_list("event_type", flat=True)) == sorted(
+        ["gl.journal_entry.created"] * 4
+        + ["gl.journal_entry.posted"] * 3
+        + ["gl.journal_entry.submitted"]
+    )
+    assert AccountBalance.objects.get(account=bank).balance_minor == -(100 + 101 + 102)
     assert_invariants_hold()
 
 

@@ -141,7 +141,11 @@ class JournalEntry(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     external_id = models.CharField(max_length=255, null=True, blank=True)
-    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="journal_entries")
+    # Looked up through the (entity, status, created_at) index: an index of its own would
+    # only be one more to write with every entry.
+    entity = models.ForeignKey(
+        Entity, on_delete=models.PROTECT, related_name="journal_entries", db_index=False
+    )
     period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="journal_entries")
     status = FSMField(default=Status.DRAFT, choices=Status.choices, protected=True)
     posting_date = models.DateField()
@@ -224,7 +228,10 @@ class JournalEntryLine(models.Model):
         CREDIT = "CREDIT"
 
     id = models.BigAutoField(primary_key=True)
-    journal_entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    # Looked up through the unique (journal_entry, line_no) index.
+    journal_entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="lines", db_index=False
+    )
     line_no = models.PositiveIntegerField()
     external_id = models.CharField(max_length=255, null=True, blank=True)
     coa_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
@@ -246,7 +253,6 @@ class JournalEntryLine(models.Model):
                 condition=models.Q(functional_amount_minor__gte=0), name="line_functional_gte0"
             ),
         ]
-        indexes = [models.Index(fields=["coa_account"])]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.amount_minor} {self.currency_code}"

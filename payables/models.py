@@ -142,7 +142,10 @@ class Payment(FSMModelMixin, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     entity = models.ForeignKey("ledger.Entity", on_delete=models.PROTECT, related_name="payments")
-    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="payments")
+    # Looked up through the (bill, status) index.
+    bill = models.ForeignKey(
+        Bill, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
     amount_minor = models.BigIntegerField()
     currency_code = models.CharField(max_length=3)
     channel = models.CharField(max_length=5, choices=Channel.choices)

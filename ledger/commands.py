@@ -323,7 +323,8 @@ def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
     ),
 )
 def journal_entry_create(requests: list[Request]) -> list[JournalEntry | DomainError]:
-    """Validate everything and store DRAFTs: `journal_entry_create(actor, entity_id=..., ...)`.
+    """Validate everything and store DRAFTs: `journal_entry_create(actor, entity_id=..., ...)`;
+    with `submit=True`, submit them too, in the same unit of work.
 
     Calls queued for one entity are answered together (see `_create`).
     """

@@ -117,6 +117,20 @@ def _update_statement(
     return sql, fields
 
 
+@functools.cache
+def _insert_reading(
+    model: type[models.Model], returning: bool
+) -> tuple[tuple[str, models.Field | None], ...]:
+    """(attribute, field) for each inserted column; the field only where its value is
+    worked out when the row is saved (`auto_now_add`, say): the others are written as the
+    instance holds them, as `Field.pre_save` would."""
+    _, fields, _ = _insert_statement(model, returning)
+    return tuple(
+        (field.attname, None if type(field).pre_save is models.Field.pre_save else field)
+        for field in fields
+    )
+
+
 def insert(objs: Sequence[M], *, read_ids: bool = True) -> list[M]:
     """INSERT `objs` (one model); an auto primary key is read back onto each object.
 
@@ -126,10 +140,16 @@ def insert(objs: Sequence[M], *, read_ids: bool = True) -> list[M]:
     if not objs:
         return list(objs)
     model = type(objs[0])
-    _, fields, _ = _insert_statement(model, read_ids)
+    reading = _insert_reading(model, read_ids)
     ids = insert_values(
         model,
-        [{f.attname: f.pre_save(obj, add=True) for f in fields} for obj in objs],
+        [
+            {
+                name: getattr(obj, name) if computed is None else computed.pre_save(obj, add=True)
+                for name, computed in reading
+            }
+            for obj in objs
+        ],
         read_ids=read_ids,
     )
     for obj, pk in zip(objs, ids or [None] * len(objs), strict=True):

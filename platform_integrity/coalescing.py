@@ -265,7 +265,10 @@ def _take_turn(
         )
         # The gate's row comes back alone (all NULL) when nothing is queued.
         rows = [row for row in cursor.fetchall() if row[0] is not None]
-    users = {row[2]: reads.from_columns(user_model, row[6:]) for row in rows}
+    users: dict[Any, Any] = {}
+    for row in rows:
+        if row[2] not in users:  # a user's calls come in a run: its instance is made once
+            users[row[2]] = reads.from_columns(user_model, row[6:])
     return [
         (
             queued,

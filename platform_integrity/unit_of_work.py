@@ -117,8 +117,9 @@ _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
 
 
 def current() -> UnitOfWork:
+    """The unit of work running now: it is set only inside its transaction (`run_unit`)."""
     uow = _current.get()
-    if uow is None or not connection.in_atomic_block:
+    if uow is None:
         raise RuntimeError("This write must run inside a @command unit of work")
     return uow
 

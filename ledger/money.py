@@ -1,5 +1,6 @@
 """Currencies (ISO 4217 exponents from the iso4217 package) and conversion at spot."""
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -9,6 +10,7 @@ from iso4217 import Currency
 from ledger.errors import FxRateMissing, UnknownCurrency
 
 
+@functools.cache
 def exponent(code: str) -> int:
     try:
         digits = Currency(code).exponent

@@ -4,9 +4,10 @@ Everything here runs inside a command's unit of work (`ledger.commands`, or a
 payables command that posts its GL entry).
 """
 
+import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -37,6 +38,7 @@ from ledger.models import (
 )
 from platform_integrity import audit, balances, bulk, history, outbox, reads
 from platform_integrity.context import Actor
+from platform_integrity.models import AccountBalance
 from platform_integrity.unit_of_work import current
 
 DEBIT = JournalEntryLine.Direction.DEBIT
@@ -66,11 +68,21 @@ def open_period(period: Period) -> None:
 
 
 def period_covering(entity: Entity, day: date) -> Period:
-    covering = reads.rows(
+    return covering_period(send_period_covering(entity.id, day), day)
+
+
+def send_period_covering(entity_id: UUID, day: date) -> reads.Pending[Period]:
+    """The read of the period of the entity covering `day`; `covering_period` checks it."""
+    return reads.send(
         Period,
         "entity_id = %s AND start_date <= %s AND end_date >= %s ORDER BY id LIMIT 1",
-        [entity.id, day, day],
+        [entity_id, day, day],
     )
+
+
+def covering_period(sent: reads.Pending[Period], day: date) -> Period:
+    """The open period the read found (`send_period_covering`): else `PeriodLocked`."""
+    covering = sent.rows()
     period = covering[0] if covering else None
     if period is None:
         raise PeriodLocked(f"No period covers {day.isoformat()}.", posting_date=day.isoformat())
@@ -179,15 +191,45 @@ def build_lines(
 
 def entities_with_accounts(ids: set[UUID]) -> dict[UUID, Entity]:
     """Entities with the accounts their system entries post to (`ROLE_ACCOUNTS`) attached."""
-    entities = reads.by_ids(Entity, ids)
-    roles = [Entity._meta.get_field(role) for role in ROLE_ACCOUNTS]
-    accounts = load_accounts(
-        {getattr(e, f.attname) for e in entities.values() for f in roles} - {None}
+    return send_entities_with_accounts(ids)()
+
+
+def send_entities_with_accounts(ids: set[UUID]) -> Callable[[], dict[UUID, Entity]]:
+    """`entities_with_accounts`, its reads sent now (one round trip in a pipeline): call
+    the result for the entities."""
+    wanted = [str(i) for i in ids]
+    if not wanted:
+        return lambda: {}
+    entities = reads.send_by_ids(Entity, wanted)
+    accounts = reads.send(Account, f"id IN ({_role_accounts_of_entities()})", [wanted])
+
+    def read() -> dict[UUID, Entity]:
+        found = {entity.pk: entity for entity in entities.rows()}
+        by_id = {account.pk: account for account in accounts.rows()}
+        for entity in found.values():
+            for role in ROLE_ACCOUNTS:
+                field = Entity._meta.get_field(role)
+                field.set_cached_value(entity, by_id.get(getattr(entity, field.attname)))
+        return found
+
+    return read
+
+
+def send_role_balance_locks(ids: set[UUID]) -> reads.Pending[AccountBalance]:
+    """Lock the balances of the accounts the entities' system entries post to, so a unit
+    that will post them locks them with its other rows (in one round trip, pipelined)."""
+    return balances.send_locks(_role_accounts_of_entities(), [[str(i) for i in ids]])
+
+
+@functools.cache
+def _role_accounts_of_entities() -> str:
+    """SQL: the ids of the role accounts of the entities whose ids are the array %s."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(Entity._meta.get_field(role).column) for role in ROLE_ACCOUNTS)
+    return (
+        f"SELECT unnest(ARRAY[{columns}]) FROM {quote(Entity._meta.db_table)}"
+        f" WHERE {quote(Entity._meta.pk.column)} = ANY(%s::uuid[])"
     )
-    for entity in entities.values():
-        for field in roles:
-            field.set_cached_value(entity, accounts.get(getattr(entity, field.attname)))
-    return entities
 
 
 def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:
@@ -263,9 +305,14 @@ class Journal:
     in the state its submission left it.
     """
 
-    def __init__(self, entity: Entity) -> None:
+    def __init__(
+        self, entity: Entity, *, balances: Mapping[UUID, AccountBalance] | None = None
+    ) -> None:
+        """`balances`: balance rows, by account, the unit has locked already."""
         self.entity = entity
+        self._balances = balances
         self._periods: dict[date, Period] = {}
+        self._period_reads: dict[date, reads.Pending[Period]] = {}
         self._periods_by_id: dict[Any, Period | None] = {}
         # The accounts a system entry posts to, when the entity was read with them.
         self._accounts: dict[UUID, Account] = {
@@ -294,7 +341,10 @@ class Journal:
         """A new entry; `period` defaults to the open period covering `posting_date`."""
         if period is None:
             if posting_date not in self._periods:
-                self._periods[posting_date] = period_covering(self.entity, posting_date)
+                sent = self._period_reads.pop(posting_date, None) or send_period_covering(
+                    self.entity.id, posting_date
+                )
+                self._periods[posting_date] = covering_period(sent, posting_date)
             period = self._periods[posting_date]
         else:
             open_period(period)
@@ -327,6 +377,11 @@ class Journal:
         self._created[entry.id] = entry
         return entry
 
+    def expect_period(self, day: date, sent: reads.Pending[Period]) -> None:
+        """The read of `day`'s covering period, sent already (`send_period_covering`):
+        the first entry dated `day` reads it."""
+        self._period_reads[day] = sent
+
     def changed(self, entry: JournalEntry, actor: Actor) -> None:
         """A new entry's change of state (routed for approval): `write` stores it as it is then."""
 
@@ -353,7 +408,8 @@ class Journal:
             return
         posting = [item for item in self._entries if item[0].id in self._to_post]
         changes = balances.BalanceChanges(
-            [(movements_of(rows), posting_cause(entry)) for entry, rows, _ in posting]
+            [(movements_of(rows), posting_cause(entry)) for entry, rows, _ in posting],
+            locked=self._balances,
         )
         # Lines first: their entries are inserted right after (the foreign key is
         # checked at COMMIT), and a system entry already POSTED, so each entry is

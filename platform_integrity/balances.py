@@ -9,8 +9,15 @@ from django.utils import timezone
 
 from platform_integrity import outbox
 from platform_integrity.errors import OptimisticLockConflict
-from platform_integrity.locks import lock_rows
+from platform_integrity.locks import lock_rows, send_lock_where
 from platform_integrity.models import AccountBalance
+from platform_integrity.reads import Pending
+
+
+def send_locks(accounts: str, params: list[Any]) -> Pending[AccountBalance]:
+    """Lock the balances of the accounts the SQL `accounts` selects (with `params`), in the
+    order `BalanceChanges` locks them; their rows, read, are its `locked`."""
+    return send_lock_where(AccountBalance, f"account_id IN ({accounts})", params, by="account_id")
 
 
 def apply_deltas(
@@ -48,7 +55,9 @@ class BalanceChanges:
         movements: Sequence[tuple[Mapping[UUID, int], Mapping[str, Any]]],
         *,
         expected_versions: Mapping[UUID, int] | None = None,
+        locked: Mapping[UUID, AccountBalance] | None = None,
     ) -> None:
+        """`locked`: balance rows, by account, the unit has locked already (`send_locks`)."""
         self.touched = sorted(
             {a for deltas, _ in movements for a, d in deltas.items() if d}, key=str
         )
@@ -58,7 +67,12 @@ class BalanceChanges:
         self.rows: list[AccountBalance] = []
         if not self.touched:
             return
-        rows = {r.account_id: r for r in lock_rows(AccountBalance, self.touched, by="account_id")}
+        rows = {a: row for a in self.touched if (row := (locked or {}).get(a)) is not None}
+        missing = [a for a in self.touched if a not in rows]
+        if missing:
+            rows.update(
+                (r.account_id, r) for r in lock_rows(AccountBalance, missing, by="account_id")
+            )
         self.rows = [rows[account_id] for account_id in self.touched]
         for account_id, expected in (expected_versions or {}).items():
             row = rows.get(account_id)

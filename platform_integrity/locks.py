@@ -23,17 +23,49 @@ M = TypeVar("M", bound=models.Model)
 
 
 def lock_rows(model: type[M], ids: Iterable[Any], *, by: str = "pk") -> list[M]:
+    return send_lock(model, ids, by=by).rows()
+
+
+def send_lock(model: type[M], ids: Iterable[Any], *, by: str = "pk") -> reads.Pending[M]:
+    """Send the lock of the rows of `model` whose `by` is in `ids`; read them with `.rows()`.
+
+    Locks sent one after another are taken in the order they are sent.
+    """
+    table = _ranked(model)
+    wanted = sorted({str(i) for i in ids})
+    current().locking.extend((table, row_id) for row_id in wanted)
+    if not wanted:
+        return reads.Pending(model)
+    return reads.send(model, _lock_condition(model, by), [wanted])
+
+
+def send_lock_where(
+    model: type[M], condition: str, params: list[Any], *, by: str = "pk"
+) -> reads.Pending[M]:
+    """Send the lock of the rows of `model` that meet `condition` (SQL after WHERE, with
+    %s: rows found through others, say), in `by` order; read them with `.rows()`."""
+    table = _ranked(model)
+    uow = current()
+    key = model._meta.pk if by == "pk" else model._meta.get_field(by)
+    return reads.send(
+        model,
+        f"{condition} ORDER BY {connection.ops.quote_name(key.column)} FOR NO KEY UPDATE",
+        params,
+        then=lambda found: uow.locking.extend(
+            (table, str(getattr(row, key.attname))) for row in found
+        ),
+    )
+
+
+def _ranked(model: type[models.Model]) -> str:
+    """The model's table, once the unit's locks so far allow locking it now."""
     uow = current()
     table = model._meta.db_table
     rank = LOCK_ORDER.index(table)
     if rank < uow.lock_rank:
         raise RuntimeError(f"Lock order violated: {table} after {LOCK_ORDER[uow.lock_rank]}")
     uow.lock_rank = rank
-    wanted = sorted({str(i) for i in ids})
-    uow.locking.extend((table, row_id) for row_id in wanted)
-    if not wanted:
-        return []
-    return reads.rows(model, _lock_condition(model, by), [wanted])
+    return table
 
 
 @functools.cache

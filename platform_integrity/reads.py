@@ -8,18 +8,55 @@ metadata, and each row becomes an instance as if the ORM had read it.
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.db import connection, models
 
 M = TypeVar("M", bound=models.Model)
 
 
+class Pending(Generic[M]):
+    """Rows of `model` a statement already sent will return; `rows()` reads them.
+
+    Inside a pipeline (`bulk.pipelined`, which every coalesced unit of work runs in),
+    statements sent one after another travel and come back together: reads sent
+    before the first of them is read share one round trip to the server.
+    """
+
+    def __init__(
+        self,
+        model: type[M],
+        cursor: Any = None,
+        then: Callable[[list[M]], None] | None = None,
+    ) -> None:
+        self.model, self._cursor, self._then = model, cursor, then
+
+    def rows(self) -> list[M]:
+        if self._cursor is None:
+            return []
+        with self._cursor as cursor:
+            found = [_instance(self.model, row) for row in cursor.fetchall()]
+        if self._then is not None:
+            self._then(found)
+        return found
+
+
+def send(
+    model: type[M],
+    condition: str,
+    params: list[Any],
+    then: Callable[[list[M]], None] | None = None,
+) -> Pending[M]:
+    """Send the read of every row of `model` that meets `condition` (SQL after WHERE,
+    with %s); `then(rows)` runs once they are read."""
+    cursor = connection.cursor()
+    cursor.execute(_statement(model, condition), params)
+    return Pending(model, cursor, then)
+
+
 def rows(model: type[M], condition: str, params: list[Any]) -> list[M]:
     """Instances of every row of `model` that meets `condition` (SQL after WHERE, with %s)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_statement(model, condition), params)
-        return [_instance(model, row) for row in cursor.fetchall()]
+    return send(model, condition, params).rows()
 
 
 def columns(model: type[models.Model], alias: str) -> str:
@@ -38,10 +75,15 @@ def from_columns(model: type[M], values: Sequence[Any]) -> M | None:
 
 def by_ids(model: type[M], ids: Iterable[Any]) -> dict[Any, M]:
     """Instances of `model` by primary key (the ORM's `in_bulk`); ids must be well formed."""
+    return {row.pk: row for row in send_by_ids(model, ids).rows()}
+
+
+def send_by_ids(model: type[M], ids: Iterable[Any]) -> Pending[M]:
+    """`by_ids`, sent now: read its rows with `.rows()`."""
     wanted = list(set(ids))
     if not wanted:
-        return {}
-    return {row.pk: row for row in rows(model, _pk_condition(model), [wanted])}
+        return Pending(model)
+    return send(model, _pk_condition(model), [wanted])
 
 
 @functools.cache

@@ -85,11 +85,14 @@ class UnitOfWork:
     events: list = field(default_factory=list)
     audit_head: str | None = None
     audit_head_stored: bool = False
+    # The read of the head, sent and not yet read (`audit.send_head`): a cursor.
+    audit_head_read: Any = None
 
     def reset(self) -> None:
         """Forget everything a failed attempt gathered."""
         self.locking, self.lock_rank = [], -1
         self.audit_rows, self.events, self.audit_head = [], [], None
+        self.audit_head_read = None
 
     @contextlib.contextmanager
     def acting_as(self, actor: Actor, command: str | None = None) -> Iterator[None]:

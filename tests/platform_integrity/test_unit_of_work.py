@@ -9,11 +9,13 @@ import pytest
 from django.db import OperationalError, connection
 
 from ledger.models import JournalEntry
-from platform_integrity import audit, outbox
+from payables.models import Bill
+from platform_integrity import audit, balances, outbox
 from platform_integrity.balances import apply_deltas
 from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import DomainError, NestedUnitOfWork, ValidationFailed
+from platform_integrity.locks import send_lock
 from platform_integrity.models import AccountBalance, AuditEvent, ContentionCounter, OutboxEvent
 from platform_integrity.unit_of_work import command
 from tests.conftest import (
@@ -229,3 +231,41 @@ def test_units_of_many_entities_racing_never_exhaust_a_tight_retry_bound(setting
     assert failures == []
     assert JournalEntry.objects.filter(status="POSTED").count() == 30
     assert_invariants_hold()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locks_sent_together_hold_their_rows_in_lock_order_and_feed_the_balance_change():
+    """A unit sends its locks before reading any (one round trip, pipelined): the rows
+    are held once read, a lock sent out of order is refused, and balance rows locked
+    that way are the ones a balance change moves, with the others locked as it needs."""
+    books = make_books()
+    cash, payable = books.accounts["1000"].id, books.accounts["2000"].id
+    held = []
+
+    @command("test.send_locks")
+    def send_locks(actor):
+        sent = balances.send_locks("SELECT %s::uuid", [str(cash)])
+        with pytest.raises(RuntimeError, match="Lock order violated"):
+            send_lock(Bill, [uuid.uuid4()])
+        locked = {row.account_id: row for row in sent.rows()}
+        with psycopg.connect(db_dsn(), autocommit=True) as other:
+            for account in (cash, payable):
+                try:
+                    other.execute(
+                        "SELECT 1 FROM account_balance WHERE account_id = %s FOR UPDATE NOWAIT",
+                        [account],
+                    )
+                except psycopg.errors.LockNotAvailable:
+                    held.append(account)
+        balances.BalanceChanges(
+            [({cash: 700, payable: -700}, {"type": "test"})], locked=locked
+        ).apply()
+
+    before = dict(AccountBalance.objects.values_list("account_id", "balance_minor"))
+    send_locks(Actor.system())
+
+    assert held == [cash]
+    after = AccountBalance.objects.in_bulk([cash, payable], field_name="account_id")
+    assert after[cash].balance_minor == before[cash] + 700
+    assert after[payable].balance_minor == before[payable] - 700
+    assert (after[cash].version, after[payable].version) == (1, 1)

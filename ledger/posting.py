@@ -201,7 +201,7 @@ def send_entities_with_accounts(ids: set[UUID]) -> Callable[[], dict[UUID, Entit
     if not wanted:
         return lambda: {}
     entities = reads.send_by_ids(Entity, wanted)
-    accounts = reads.send(Account, f"id IN ({_role_accounts_of_entities()})", [wanted])
+    accounts = reads.send(Account, f"id = ANY({_role_accounts(ROLE_ACCOUNTS)})", [wanted])
 
     def read() -> dict[UUID, Entity]:
         found = {entity.pk: entity for entity in entities.rows()}
@@ -215,20 +215,31 @@ def send_entities_with_accounts(ids: set[UUID]) -> Callable[[], dict[UUID, Entit
     return read
 
 
-def send_role_balance_locks(ids: set[UUID]) -> reads.Pending[AccountBalance]:
-    """Lock the balances of the accounts the entities' system entries post to, so a unit
-    that will post them locks them with its other rows (in one round trip, pipelined)."""
-    return balances.send_locks(_role_accounts_of_entities(), [[str(i) for i in ids]])
+def send_role_balance_locks(
+    ids: set[UUID], roles: tuple[str, ...]
+) -> reads.Pending[AccountBalance]:
+    """Lock the balances of the entities' accounts in these roles (of `ROLE_ACCOUNTS`), so
+    a unit that will post to them locks them with its other rows (one round trip,
+    pipelined). Only those it will post to: SERIALIZABLE turns a third read row of one
+    table page into a read of the whole page, which every other entity's balance
+    change on that page then conflicts with."""
+    return balances.send_locks(_role_accounts(roles), [[str(i) for i in ids]])
 
 
 @functools.cache
-def _role_accounts_of_entities() -> str:
-    """SQL: the ids of the role accounts of the entities whose ids are the array %s."""
+def _role_accounts(roles: tuple[str, ...]) -> str:
+    """SQL: the array of the accounts in these roles of the entities whose ids are the
+    array %s.
+
+    An array, read once before the outer scan, so that scan looks up just those keys:
+    a join can read the whole index of the outer table, and under SERIALIZABLE that
+    read conflicts with every other entity's writes to it.
+    """
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(Entity._meta.get_field(role).column) for role in ROLE_ACCOUNTS)
+    columns = ", ".join(quote(Entity._meta.get_field(role).column) for role in roles)
     return (
-        f"SELECT unnest(ARRAY[{columns}]) FROM {quote(Entity._meta.db_table)}"
-        f" WHERE {quote(Entity._meta.pk.column)} = ANY(%s::uuid[])"
+        f"ARRAY(SELECT unnest(ARRAY[{columns}]) FROM {quote(Entity._meta.db_table)}"
+        f" WHERE {quote(Entity._meta.pk.column)} = ANY(%s::uuid[]))"
     )
 
 

@@ -65,6 +65,8 @@ CREDIT = JournalEntryLine.Direction.CREDIT
 IDEMPOTENCY_SCOPE = "payment"
 # Built once: an enum's `values` walks its members on every call.
 PAYMENT_CHANNELS = frozenset(Payment.Channel.values)
+# The accounts every payment's entry posts to (the FX gain/loss account only some).
+PAYMENT_ROLES = ("ap_control_account", "bank_account")
 
 
 def _entity_kwarg(*, entity_id: Any = None, **_: Any) -> UUID | None:
@@ -423,15 +425,15 @@ def _read_batch(
     uow: UnitOfWork, bill_ids: set[UUID]
 ) -> tuple[Changes, dict[UUID, Bill], dict[UUID, Vendor], dict[UUID, Entity]]:
     """Every row a batch of payments reads, its locks in lock order: the bills, their
-    vendors and — of the unit's entity, every bill's but a stray one's — the balances its
-    payments post to, the entity with its accounts, today's period and the audit head.
-    All are sent before any is read: in the unit's pipeline, one round trip.
+    vendors and — of the unit's entity, every bill's but a stray one's — the balances all
+    its payments post to, the entity with its accounts, today's period and the audit
+    head. All are sent before any is read: in the unit's pipeline, one round trip.
     """
     today = timezone.localdate()
     sent_bills = send_lock(Bill, bill_ids)
     sent_vendors = send_lock_where(Vendor, _vendors_of_bills(), [[str(pk) for pk in bill_ids]])
     if uow.entity_id is not None:
-        sent_balances = send_role_balance_locks({uow.entity_id})
+        sent_balances = send_role_balance_locks({uow.entity_id}, PAYMENT_ROLES)
         sent_entities = send_entities_with_accounts({uow.entity_id})
         sent_period = send_period_covering(uow.entity_id, today)
         audit.send_head(uow)
@@ -453,11 +455,13 @@ def _read_batch(
 
 @functools.cache
 def _vendors_of_bills() -> str:
-    """SQL: the vendors of the bills whose ids are the array %s."""
+    """SQL: the vendors of the bills whose ids are the array %s — as an array, so the
+    vendor lock looks up those keys alone (see `ledger.posting._role_accounts_of_entities`)."""
     quote, bill = connection.ops.quote_name, Bill._meta
+    vendor_column = quote(bill.get_field("vendor").column)
     return (
-        f"{quote(Vendor._meta.pk.column)} IN (SELECT {quote(bill.get_field('vendor').column)}"
-        f" FROM {quote(bill.db_table)} WHERE {quote(bill.pk.column)} = ANY(%s::uuid[]))"
+        f"{quote(Vendor._meta.pk.column)} = ANY(ARRAY(SELECT {vendor_column}"
+        f" FROM {quote(bill.db_table)} WHERE {quote(bill.pk.column)} = ANY(%s::uuid[])))"
     )
 
 

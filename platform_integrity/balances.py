@@ -15,9 +15,9 @@ from platform_integrity.reads import Pending
 
 
 def send_locks(accounts: str, params: list[Any]) -> Pending[AccountBalance]:
-    """Lock the balances of the accounts the SQL `accounts` selects (with `params`), in the
-    order `BalanceChanges` locks them; their rows, read, are its `locked`."""
-    return send_lock_where(AccountBalance, f"account_id IN ({accounts})", params, by="account_id")
+    """Lock the balances of the accounts in the SQL array `accounts` (with `params`), in
+    the order `BalanceChanges` locks them; their rows, read, are its `locked`."""
+    return send_lock_where(AccountBalance, f"account_id = ANY({accounts})", params, by="account_id")
 
 
 def apply_deltas(

@@ -244,7 +244,7 @@ def test_locks_sent_together_hold_their_rows_in_lock_order_and_feed_the_balance_
 
     @command("test.send_locks")
     def send_locks(actor):
-        sent = balances.send_locks("SELECT %s::uuid", [str(cash)])
+        sent = balances.send_locks("ARRAY[%s::uuid]", [str(cash)])
         with pytest.raises(RuntimeError, match="Lock order violated"):
             send_lock(Bill, [uuid.uuid4()])
         locked = {row.account_id: row for row in sent.rows()}

@@ -319,7 +319,11 @@ def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
     "ledger.journal_entry_create",
     entity_of=_by_entity,
     coalesce=Coalescing(
-        dump=_entry_ref, load=_entry_from_ref, restore=_entry_arguments, queue=ENTRY_QUEUE
+        dump=_entry_ref,
+        load=_entry_from_ref,
+        restore=_entry_arguments,
+        queue=ENTRY_QUEUE,
+        first_lock="account_balance",  # with submit, when its entries post
     ),
 )
 def journal_entry_create(requests: list[Request]) -> list[JournalEntry | DomainError]:

@@ -392,7 +392,9 @@ def _payment_from_ref(ref: dict[str, Any]) -> Payment:
 
 @command(
     "payables.payment_submit",
-    coalesce=Coalescing(dump=_payment_ref, load=_payment_from_ref, entity_row=(Bill, "bill_id")),
+    coalesce=Coalescing(
+        dump=_payment_ref, load=_payment_from_ref, entity_row=(Bill, "bill_id"), first_lock="bill"
+    ),
 )
 def payment_submit(requests: list[Request]) -> list[Payment | DomainError]:
     """Submit payments of bills (each posted at once when its `post` is set).

@@ -53,6 +53,7 @@ from platform_integrity.bulk import to_json
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
 from platform_integrity.ids import as_uuid
+from platform_integrity.locks import LOCK_ORDER
 from platform_integrity.unit_of_work import (
     GATE_KEY,
     Coalescing,
@@ -124,8 +125,13 @@ def _lead(
 
     def work() -> list[Any]:
         outcomes: list[Any] = [None] * len(calls)
-        # Each command answers its calls in one go, the leader's command first.
-        for command in dict.fromkeys(command for command, _ in calls):
+        # Each command answers its calls in one go, in lock order, the leader's first
+        # among equals (the calls are independent: none can name a row another makes).
+        commands = sorted(
+            dict.fromkeys(command for command, _ in calls),
+            key=lambda command: LOCK_ORDER.index(_COMMANDS[command][1].first_lock),
+        )
+        for command in commands:
             run = _COMMANDS[command][0]
             mine = [i for i, (c, _) in enumerate(calls) if c == command]
             with uow.acting_as(own.actor, command):

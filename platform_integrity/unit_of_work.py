@@ -217,6 +217,10 @@ class Coalescing:
     # caller's two steps in a row (a journal entry's create, then its submit) do not
     # each wait for a turn of their own.
     queue: str | None = None
+    # Where in the lock order (`platform_integrity.locks.LOCK_ORDER`) the first row the
+    # command locks comes: a batch of several commands runs the lowest first, so that
+    # the unit still takes its locks in order.
+    first_lock: str = "journal_entry"
 
 
 def _inside_transaction() -> bool:

@@ -444,3 +444,28 @@ def test_a_leader_reads_past_its_chain_s_answered_history_without_visiting_it():
     node = (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
     assert history_pages > 100
     assert node["Shared Hit Blocks"] + node["Shared Read Blocks"] < 10
+
+
+def test_saves_and_submits_mixed_with_submits_of_drafts_are_answered_in_one_transaction(books):
+    """A batch that both creates-and-submits entries and submits stored drafts runs its
+    commands in lock order (entries before balances), whichever call leads it."""
+    bank = books.account("1000")
+    preparer = books.actor("clerk", "API")
+    create = entry_creator(books, preparer)
+    drafts = [create(n)() for n in range(2)]
+
+    answers = queued_together(
+        [
+            create(2, submit=True),
+            lambda: gl.journal_entry_submit(preparer, entry_id=drafts[0].id),
+            create(3, submit=True),
+            lambda: gl.journal_entry_submit(preparer, entry_id=drafts[1].id),
+        ],
+        books.entity.id,
+    )
+
+    assert [type(a).__name__ for a in answers] == ["JournalEntry"] * 4
+    assert [a.status for a in answers] == ["POSTED"] * 4
+    assert written_in_one_transaction("journal_entry", [a.id for a in answers])
+    assert AccountBalance.objects.get(account=bank).balance_minor == -(100 + 101 + 102 + 103)
+    assert_invariants_hold()

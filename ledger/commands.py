@@ -20,13 +20,13 @@ from ledger.errors import (
     SelfApprovalForbidden,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from platform_integrity import audit, coalescing, idempotency, outbox, reads
+from platform_integrity import audit, balances, coalescing, idempotency, outbox, reads
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, NotFound, ValidationFailed
 from platform_integrity.ids import as_uuid, entity_id_of
 from platform_integrity.locks import lock_one, lock_rows
 from platform_integrity.models import AccountBalance
-from platform_integrity.unit_of_work import Coalescing, Request, command, current
+from platform_integrity.unit_of_work import Coalescing, Request, UnitOfWork, command, current
 
 Status = JournalEntry.Status
 
@@ -332,8 +332,8 @@ def journal_entry_create(requests: list[Request]) -> list[JournalEntry | DomainE
 
     Calls queued for one entity are answered together (see `_create`).
     """
-    journals: dict[Any, posting.Journal] = {}
     uow = current()
+    journals = _journals_for(uow, [request.kwargs for request in requests])
     outcomes: list[JournalEntry | DomainError] = []
     for request in requests:
         with uow.acting_as(request.actor):
@@ -344,6 +344,51 @@ def journal_entry_create(requests: list[Request]) -> list[JournalEntry | DomainE
     for journal in journals.values():
         journal.write()
     return outcomes
+
+
+def _journals_for(uow: UnitOfWork, calls: list[dict[str, Any]]) -> dict[Any, posting.Journal]:
+    """The journal of the unit's entity, with what the calls' entries read: the entity,
+    the periods and accounts the calls name, the balances the entries submitted with
+    them post to (locked) and the audit head — all sent before any is read (one round
+    trip, pipelined). Another entity a call names is read when it comes (and refused).
+    """
+    if uow.entity_id is None:
+        return {}
+    lines = [
+        (call, account)
+        for call in calls
+        for line in call.get("lines") or []
+        if (account := as_uuid(getattr(line, "account_id", None)))
+    ]
+    posting_to = [str(account) for call, account in lines if call.get("submit")]
+    sent_balances = (
+        balances.send_locks(_ENTITY_ACCOUNTS, [posting_to, uow.entity_id]) if posting_to else None
+    )
+    sent_entity = reads.send_by_ids(Entity, [uow.entity_id])
+    periods = {key for call in calls if (key := as_uuid(call.get("period_id")))}
+    sent_periods = reads.send_by_ids(Period, periods)
+    sent_accounts = reads.send_by_ids(Account, {account for _, account in lines})
+    audit.send_head(uow)
+    locked = {row.account_id: row for row in sent_balances.rows()} if sent_balances else {}
+    entities = sent_entity.rows()
+    found = {period.pk: period for period in sent_periods.rows()}
+    accounts = sent_accounts.rows()
+    if not entities:
+        return {}
+    journal = posting.Journal(entities[0], balances=locked)
+    journal.read_already(
+        periods={
+            key: period if period is not None and period.entity_id == uow.entity_id else None
+            for key in periods
+            for period in [found.get(key)]
+        },
+        accounts=accounts,
+    )
+    return {uow.entity_id: journal}
+
+
+# The array of those accounts of the array %s that belong to the entity %s.
+_ENTITY_ACCOUNTS = "ARRAY(SELECT id FROM account WHERE id = ANY(%s::uuid[]) AND entity_id = %s)"
 
 
 def _create(
@@ -521,10 +566,14 @@ def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainE
 
 
 def _load_relations(entries: list[JournalEntry]) -> None:
-    """Each entry's entity, period and preparer, in one query per table rather than per entry."""
-    entities = reads.by_ids(Entity, {e.entity_id for e in entries})
-    periods = reads.by_ids(Period, {e.period_id for e in entries})
-    users = reads.by_ids(get_user_model(), {e.prepared_by_id for e in entries})
+    """Each entry's entity, period and preparer: one query per table rather than per entry,
+    all three sent before any is read (one round trip, pipelined)."""
+    sent = [
+        reads.send_by_ids(Entity, {e.entity_id for e in entries}),
+        reads.send_by_ids(Period, {e.period_id for e in entries}),
+        reads.send_by_ids(get_user_model(), {e.prepared_by_id for e in entries}),
+    ]
+    entities, periods, users = ({row.pk: row for row in rows.rows()} for rows in sent)
     for entry in entries:
         entry.entity = entities[entry.entity_id]
         entry.period = periods[entry.period_id]

@@ -388,6 +388,14 @@ class Journal:
         self._created[entry.id] = entry
         return entry
 
+    def read_already(
+        self, *, periods: Mapping[UUID, Period | None], accounts: list[Account]
+    ) -> None:
+        """What the unit has read for this journal already: periods by id (None for an id
+        the entity has no period with, as `period` reads it) and accounts."""
+        self._periods_by_id.update(periods)
+        self._accounts.update((account.pk, account) for account in accounts)
+
     def expect_period(self, day: date, sent: reads.Pending[Period]) -> None:
         """The read of `day`'s covering period, sent already (`send_period_covering`):
         the first entry dated `day` reads it."""

@@ -38,12 +38,12 @@ own turn, so one bad call fails only itself.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils.module_loading import import_string
@@ -230,7 +230,7 @@ def _queue_call(
         )
         entity_id, queued_id, outcome = cursor.fetchone()
     # Django's connection reads jsonb as text (its JSONField decodes it).
-    return entity_id, queued_id, json.loads(outcome) if outcome is not None else None
+    return entity_id, queued_id, orjson.loads(outcome) if outcome is not None else None
 
 
 def _take_turn(
@@ -281,7 +281,7 @@ def _take_turn(
             command,
             Request(
                 Actor(users[user_id], channel, ip),
-                _restored(command, json.loads(arguments)),
+                _restored(command, orjson.loads(arguments)),
             ),
         )
         for queued, command, user_id, channel, ip, arguments, *_ in rows

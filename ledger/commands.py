@@ -20,7 +20,7 @@ from ledger.errors import (
     SelfApprovalForbidden,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from platform_integrity import audit, balances, coalescing, idempotency, outbox, reads
+from platform_integrity import audit, coalescing, idempotency, outbox, reads
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, NotFound, ValidationFailed
 from platform_integrity.ids import as_uuid, entity_id_of
@@ -360,10 +360,8 @@ def _journals_for(uow: UnitOfWork, calls: list[dict[str, Any]]) -> dict[Any, pos
         for line in call.get("lines") or []
         if (account := as_uuid(getattr(line, "account_id", None)))
     ]
-    posting_to = [str(account) for call, account in lines if call.get("submit")]
-    sent_balances = (
-        balances.send_locks(_ENTITY_ACCOUNTS, [posting_to, uow.entity_id]) if posting_to else None
-    )
+    posting_to = {account for call, account in lines if call.get("submit")}
+    sent_balances = posting.send_balance_locks(uow.entity_id, posting_to) if posting_to else None
     sent_entity = reads.send_by_ids(Entity, [uow.entity_id])
     periods = {key for call in calls if (key := as_uuid(call.get("period_id")))}
     sent_periods = reads.send_by_ids(Period, periods)
@@ -375,20 +373,10 @@ def _journals_for(uow: UnitOfWork, calls: list[dict[str, Any]]) -> dict[Any, pos
     accounts = sent_accounts.rows()
     if not entities:
         return {}
+    own = {key: period for key, period in found.items() if period.entity_id == uow.entity_id}
     journal = posting.Journal(entities[0], balances=locked)
-    journal.read_already(
-        periods={
-            key: period if period is not None and period.entity_id == uow.entity_id else None
-            for key in periods
-            for period in [found.get(key)]
-        },
-        accounts=accounts,
-    )
+    journal.read_already(periods={key: own.get(key) for key in periods}, accounts=accounts)
     return {uow.entity_id: journal}
-
-
-# The array of those accounts of the array %s that belong to the entity %s.
-_ENTITY_ACCOUNTS = "ARRAY(SELECT id FROM account WHERE id = ANY(%s::uuid[]) AND entity_id = %s)"
 
 
 def _create(

@@ -226,6 +226,23 @@ def send_role_balance_locks(
     return balances.send_locks(_role_accounts(roles), [[str(i) for i in ids]])
 
 
+def send_balance_locks(entity_id: UUID, accounts: set[UUID]) -> reads.Pending[AccountBalance]:
+    """Lock the balances of those of `accounts` that belong to the entity (another
+    entity's account is refused later, by the line checks, and its balance not locked)."""
+    return balances.send_locks(_accounts_of_entity(), [[str(a) for a in accounts], entity_id])
+
+
+@functools.cache
+def _accounts_of_entity() -> str:
+    """SQL: the array of those accounts of the array %s that belong to the entity %s."""
+    quote, meta = connection.ops.quote_name, Account._meta
+    return (
+        f"ARRAY(SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)}"
+        f" WHERE {quote(meta.pk.column)} = ANY(%s::uuid[])"
+        f" AND {quote(meta.get_field('entity').column)} = %s)"
+    )
+
+
 @functools.cache
 def _role_accounts(roles: tuple[str, ...]) -> str:
     """SQL: the array of the accounts in these roles of the entities whose ids are the

@@ -426,10 +426,11 @@ def payment_submit(requests: list[Request]) -> list[Payment | DomainError]:
 def _read_batch(
     uow: UnitOfWork, bill_ids: set[UUID]
 ) -> tuple[Changes, dict[UUID, Bill], dict[UUID, Vendor], dict[UUID, Entity]]:
-    """Every row a batch of payments reads, its locks in lock order: the bills, their
-    vendors and — of the unit's entity, every bill's but a stray one's — the balances all
-    its payments post to, the entity with its accounts, today's period and the audit
-    head. All are sent before any is read: in the unit's pipeline, one round trip.
+    """Every row a batch of payments reads. Locked, in lock order: the bills, their
+    vendors and the balances every payment of the unit's entity posts to. Read: that
+    entity with its accounts, today's period and the audit head. All are sent before
+    any is read: in the unit's pipeline, one round trip. (A bill of another entity,
+    which a batch never holds but could, has its entity read when found.)
     """
     today = timezone.localdate()
     sent_bills = send_lock(Bill, bill_ids)
@@ -458,7 +459,7 @@ def _read_batch(
 @functools.cache
 def _vendors_of_bills() -> str:
     """SQL: the vendors of the bills whose ids are the array %s — as an array, so the
-    vendor lock looks up those keys alone (see `ledger.posting._role_accounts_of_entities`)."""
+    vendor lock looks up those keys alone (see `ledger.posting._role_accounts`)."""
     quote, bill = connection.ops.quote_name, Bill._meta
     vendor_column = quote(bill.get_field("vendor").column)
     return (

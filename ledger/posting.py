@@ -4,7 +4,6 @@ Everything here runs inside a command's unit of work (`ledger.commands`, or a
 payables command that posts its GL entry).
 """
 
-import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -229,35 +228,15 @@ def send_role_balance_locks(
 def send_balance_locks(entity_id: UUID, accounts: set[UUID]) -> reads.Pending[AccountBalance]:
     """Lock the balances of those of `accounts` that belong to the entity (another
     entity's account is refused later, by the line checks, and its balance not locked)."""
-    return balances.send_locks(_accounts_of_entity(), [[str(a) for a in accounts], entity_id])
-
-
-@functools.cache
-def _accounts_of_entity() -> str:
-    """SQL: the array of those accounts of the array %s that belong to the entity %s."""
-    quote, meta = connection.ops.quote_name, Account._meta
-    return (
-        f"ARRAY(SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)}"
-        f" WHERE {quote(meta.pk.column)} = ANY(%s::uuid[])"
-        f" AND {quote(meta.get_field('entity').column)} = %s)"
+    return balances.send_locks(
+        reads.array_of(Account, ("id",), "id = ANY(%s::uuid[]) AND entity_id = %s"),
+        [[str(a) for a in accounts], entity_id],
     )
 
 
-@functools.cache
 def _role_accounts(roles: tuple[str, ...]) -> str:
-    """SQL: the array of the accounts in these roles of the entities whose ids are the
-    array %s.
-
-    An array, read once before the outer scan, so that scan looks up just those keys:
-    a join can read the whole index of the outer table, and under SERIALIZABLE that
-    read conflicts with every other entity's writes to it.
-    """
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(Entity._meta.get_field(role).column) for role in roles)
-    return (
-        f"ARRAY(SELECT unnest(ARRAY[{columns}]) FROM {quote(Entity._meta.db_table)}"
-        f" WHERE {quote(Entity._meta.pk.column)} = ANY(%s::uuid[]))"
-    )
+    """SQL: the array of the accounts in these roles of the entities of the array %s."""
+    return reads.array_of(Entity, roles, "id = ANY(%s::uuid[])")
 
 
 def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:

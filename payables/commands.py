@@ -8,7 +8,6 @@ nowhere else (tests/payables/test_no_bypass.py enforces it).
 """
 
 import copy
-import functools
 import logging
 import uuid
 from collections.abc import Mapping
@@ -17,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
 from django.utils import timezone
 
 from ledger import money
@@ -45,7 +43,7 @@ from payables.errors import (
     VendorInvalid,
 )
 from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
-from platform_integrity import audit, bulk, coalescing, history, idempotency, outbox
+from platform_integrity import audit, bulk, coalescing, history, idempotency, outbox, reads
 from platform_integrity.context import Actor
 from platform_integrity.errors import (
     DomainError,
@@ -434,7 +432,11 @@ def _read_batch(
     """
     today = timezone.localdate()
     sent_bills = send_lock(Bill, bill_ids)
-    sent_vendors = send_lock_where(Vendor, _vendors_of_bills(), [[str(pk) for pk in bill_ids]])
+    sent_vendors = send_lock_where(
+        Vendor,
+        f"id = ANY({reads.array_of(Bill, ('vendor',), 'id = ANY(%s::uuid[])')})",
+        [[str(pk) for pk in bill_ids]],
+    )
     if uow.entity_id is not None:
         sent_balances = send_role_balance_locks({uow.entity_id}, PAYMENT_ROLES)
         sent_entities = send_entities_with_accounts({uow.entity_id})
@@ -454,18 +456,6 @@ def _read_batch(
     if strays:
         entities.update(entities_with_accounts(strays))
     return changes, bills, vendors, entities
-
-
-@functools.cache
-def _vendors_of_bills() -> str:
-    """SQL: the vendors of the bills whose ids are the array %s — as an array, so the
-    vendor lock looks up those keys alone (see `ledger.posting._role_accounts`)."""
-    quote, bill = connection.ops.quote_name, Bill._meta
-    vendor_column = quote(bill.get_field("vendor").column)
-    return (
-        f"{quote(Vendor._meta.pk.column)} = ANY(ARRAY(SELECT {vendor_column}"
-        f" FROM {quote(bill.db_table)} WHERE {quote(bill.pk.column)} = ANY(%s::uuid[])))"
-    )
 
 
 def _submit(

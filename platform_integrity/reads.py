@@ -59,6 +59,21 @@ def rows(model: type[M], condition: str, params: list[Any]) -> list[M]:
     return send(model, condition, params).rows()
 
 
+@functools.cache
+def array_of(model: type[models.Model], fields: tuple[str, ...], condition: str) -> str:
+    """SQL: the array of the `fields` values of the rows of `model` that meet `condition`
+    (SQL after WHERE, with %s), for a statement to look up by (`= ANY(...)`).
+
+    PostgreSQL computes such an array once, before the scan that uses it, so that scan
+    looks up just those keys: a join can read the other table's whole index, and under
+    SERIALIZABLE that read conflicts with every other entity's writes to it.
+    """
+    quote = connection.ops.quote_name
+    names = [quote(model._meta.get_field(name).column) for name in fields]
+    values = names[0] if len(names) == 1 else f"unnest(ARRAY[{', '.join(names)}])"
+    return f"ARRAY(SELECT {values} FROM {quote(model._meta.db_table)} WHERE {condition})"
+
+
 def columns(model: type[models.Model], alias: str) -> str:
     """Every column of `model` under a table alias, for a statement that joins it
     (`from_columns` makes an instance of them)."""

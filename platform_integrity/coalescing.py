@@ -48,7 +48,7 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils.module_loading import import_string
 
-from platform_integrity import reads
+from platform_integrity import permissions, reads
 from platform_integrity.bulk import to_json
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
@@ -253,7 +253,8 @@ def _take_turn(
                 DELETE FROM queued_command
                  WHERE chain = %s AND enqueued_at < now() - interval '{ABANDONED_AFTER}'
             )
-            SELECT pending.*, {reads.columns(user_model, "u")}
+            SELECT pending.*, {reads.columns(user_model, "u")},
+                   {permissions.permission_names(f"u.{user_key}")}
               FROM (SELECT pg_advisory_lock_shared(%s)) AS gate
               LEFT JOIN LATERAL rivane_queued_calls(%s, %s, %s, interval '{FRESH_FOR}', %s)
                 AS pending ON true
@@ -274,7 +275,9 @@ def _take_turn(
     users: dict[Any, Any] = {}
     for row in rows:
         if row[2] not in users:  # a user's calls come in a run: its instance is made once
-            users[row[2]] = reads.from_columns(user_model, row[6:])
+            user = reads.from_columns(user_model, row[6:-1])
+            user._perm_cache = set(row[-1])  # the commands check what each caller may do
+            users[row[2]] = user
     return [
         (
             queued,

@@ -29,6 +29,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "ledger.manage_fxrate",
         "ledger.view_journalentry",
         "ledger.prepare_journalentry",
+        "ledger.supervise_journalentry",
         "ledger.approve_journalentry",
         "payables.view_vendor",
         "payables.view_bill",
@@ -38,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "platform_integrity.view_accountbalance",
         "platform_integrity.view_outboxevent",
         "platform_integrity.view_apitoken",
+        "platform_integrity.revoke_apitoken",
         "platform_integrity.view_idempotencykey",
     ],
     "ap_clerk": [
@@ -49,14 +51,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payables.view_payment",
         "payables.pay_bill",
     ],
+    # Prepares entries, enters vendors and bills, pays: entities, thresholds, periods and
+    # rates stay the controller's.
     "integration": [
         "ledger.view_entity",
-        "ledger.manage_entity",
         "ledger.view_account",
         "ledger.view_period",
-        "ledger.close_period",
         "ledger.view_fxrate",
-        "ledger.manage_fxrate",
         "ledger.view_journalentry",
         "ledger.prepare_journalentry",
         "payables.view_vendor",

@@ -18,9 +18,10 @@ from ledger.errors import (
     JournalEntryImmutable,
     PeriodInvalid,
     SelfApprovalForbidden,
+    SystemEntryLocked,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from platform_integrity import audit, coalescing, idempotency, outbox, reads
+from platform_integrity import audit, coalescing, idempotency, outbox, permissions, reads
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, NotFound, ValidationFailed
 from platform_integrity.ids import as_uuid, entity_id_of
@@ -58,6 +59,7 @@ def _get(model, pk: Any, label: str):
 def entity_create(
     actor: Actor, *, name: str, functional_currency: str, approval_threshold_minor: int = 0
 ) -> Entity:
+    permissions.require(actor, "ledger.manage_entity", "create entities")
     money.exponent(functional_currency)
     if approval_threshold_minor < 0:
         raise EntityConfigurationInvalid("The approval threshold cannot be negative.")
@@ -86,13 +88,18 @@ ENTITY_ACCOUNT_ROLES = ("ap_control_account", "bank_account", "fx_gain_loss_acco
 
 @command("ledger.entity_update", entity_of=_by_entity)
 def entity_update(actor: Actor, *, entity_id: UUID, **changes: Any) -> Entity:
+    permissions.require(actor, "ledger.manage_entity", "configure entities", object_type="entity")
     entity = _get(Entity, entity_id, "entity")
     applied: dict[str, Any] = {}
     if changes.get("approval_threshold_minor") is not None:
         if changes["approval_threshold_minor"] < 0:
             raise EntityConfigurationInvalid("The approval threshold cannot be negative.")
+        # Auditors read a threshold change as a before and an after.
+        applied["approval_threshold_minor"] = {
+            "old": entity.approval_threshold_minor,
+            "new": changes["approval_threshold_minor"],
+        }
         entity.approval_threshold_minor = changes["approval_threshold_minor"]
-        applied["approval_threshold_minor"] = entity.approval_threshold_minor
     for role in ENTITY_ACCOUNT_ROLES:
         account_id = changes.get(f"{role}_id")
         if account_id is None:
@@ -101,6 +108,16 @@ def entity_update(actor: Actor, *, entity_id: UUID, **changes: Any) -> Entity:
             raise EntityConfigurationInvalid(
                 f"The {role.replace('_', ' ')} must be an active account of this entity.",
                 field=f"{role}_id",
+            )
+        replaced = as_uuid(account_id) != entity.ap_control_account_id
+        if (
+            role == "ap_control_account"
+            and replaced
+            and _carries_postings(entity.ap_control_account_id)
+        ):
+            raise EntityConfigurationInvalid(
+                "The AP control account carries postings; it cannot be replaced.",
+                field="ap_control_account_id",
             )
         setattr(entity, f"{role}_id", account_id)
         applied[f"{role}_id"] = str(account_id)
@@ -115,8 +132,16 @@ def entity_update(actor: Actor, *, entity_id: UUID, **changes: Any) -> Entity:
     return entity
 
 
+def _carries_postings(account_id: UUID | None) -> bool:
+    return (
+        account_id is not None
+        and JournalEntryLine.objects.filter(coa_account_id=account_id).exists()
+    )
+
+
 @command("ledger.account_create", entity_of=_by_entity)
 def account_create(actor: Actor, *, entity_id: UUID, code: str, name: str, type: str) -> Account:
+    permissions.require(actor, "ledger.manage_entity", "create accounts")
     entity = _get(Entity, entity_id, "entity")
     if Account.objects.filter(entity=entity, code=code).exists():
         raise DuplicateCode(
@@ -142,6 +167,7 @@ def account_create(actor: Actor, *, entity_id: UUID, code: str, name: str, type:
     entity_of=lambda *, account_id, **_: entity_id_of(Account, account_id),
 )
 def account_set_active(actor: Actor, *, account_id: UUID, active: bool) -> Account:
+    permissions.require(actor, "ledger.manage_entity", "change accounts")
     account = _get(Account, account_id, "account")
     account.active = active
     account._history_user = actor.user
@@ -159,6 +185,7 @@ def account_set_active(actor: Actor, *, account_id: UUID, active: bool) -> Accou
 def period_create(
     actor: Actor, *, entity_id: UUID, name: str, start_date: date, end_date: date
 ) -> Period:
+    permissions.require(actor, "ledger.close_period", "create periods")
     entity = _get(Entity, entity_id, "entity")
     if start_date > end_date:
         raise PeriodInvalid("A period cannot end before it starts.")
@@ -180,7 +207,14 @@ def period_create(
     return period
 
 
-def _period_transition(actor: Actor, period_id: UUID, action: str) -> Period:
+def _period_transition(actor: Actor, period_id: UUID, action: str, reason: str) -> Period:
+    permissions.require(
+        actor,
+        "ledger.close_period",
+        f"{action} periods",
+        object_type="period",
+        object_id=str(period_id),
+    )
     period = _get(Period, period_id, "period")
     target = Period.Status.CLOSED if action == "close" else Period.Status.OPEN
     if period.status == target:
@@ -199,7 +233,7 @@ def _period_transition(actor: Actor, period_id: UUID, action: str) -> Period:
         action=f"ledger.period_{action}",
         object_type="period",
         object_id=str(period.id),
-        payload={"name": period.name, "status": period.status},
+        payload={"name": period.name, "status": period.status, "reason": reason},
     )
     outbox.emit(
         f"gl.period.{'closed' if action == 'close' else 'reopened'}",
@@ -213,19 +247,20 @@ def _period_transition(actor: Actor, period_id: UUID, action: str) -> Period:
 
 
 @command("ledger.period_close", entity_of=_period_entity)
-def period_close(actor: Actor, *, period_id: UUID) -> Period:
-    return _period_transition(actor, period_id, "close")
+def period_close(actor: Actor, *, period_id: UUID, reason: str = "") -> Period:
+    return _period_transition(actor, period_id, "close", reason)
 
 
 @command("ledger.period_reopen", entity_of=_period_entity)
-def period_reopen(actor: Actor, *, period_id: UUID) -> Period:
-    return _period_transition(actor, period_id, "reopen")
+def period_reopen(actor: Actor, *, period_id: UUID, reason: str = "") -> Period:
+    return _period_transition(actor, period_id, "reopen", reason)
 
 
 @command("ledger.fx_rate_create")
 def fx_rate_create(
     actor: Actor, *, base_currency: str, quote_currency: str, rate: Decimal, as_of: date
 ) -> FxRate:
+    permissions.require(actor, "ledger.manage_fxrate", "record exchange rates")
     money.exponent(base_currency)
     money.exponent(quote_currency)
     if base_currency == quote_currency or rate <= 0:
@@ -286,6 +321,41 @@ def _refuse(entry: JournalEntry, action: str, allowed: tuple[str, ...]) -> None:
             **extra,
         )
     raise InvalidTransition(f"An entry in status {entry.status} cannot be {action}.", **extra)
+
+
+# Entries posted by a source document (a bill, a payment, a payment's void) are unwound
+# only by that document's own lifecycle: voiding the payment, crediting the bill.
+MANUAL_SOURCES = ("MANUAL", "REVERSAL")
+
+
+def _refuse_system_entry(entry: JournalEntry, action: str) -> None:
+    if entry.source_type not in MANUAL_SOURCES:
+        raise SystemEntryLocked(
+            f"This entry was posted by {entry.source_type.lower().replace('_', ' ')} "
+            f"{entry.source_id}; it cannot be {action} here, only through its document.",
+            object_type="journal_entry",
+            object_id=str(entry.id),
+            source_type=entry.source_type,
+            source_id=entry.source_id,
+        )
+
+
+def _require_preparer_or_supervisor(actor: Actor, entry: JournalEntry, action: str) -> None:
+    """Preparers act on their own entries; another's needs the supervising role."""
+    extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
+    permissions.require(actor, "ledger.prepare_journalentry", f"{action} journal entries", **extra)
+    if actor.user is not None and entry.prepared_by_id != actor.user.pk:
+        permissions.require(
+            actor, "ledger.supervise_journalentry", f"{action} another preparer's entry", **extra
+        )
+
+
+def _record_contributor(actor: Actor, entry: JournalEntry) -> None:
+    """Remember who besides the preparer edited or submitted it: none of them may approve."""
+    if actor.user is None or actor.user.pk == entry.prepared_by_id:
+        return
+    if actor.user.pk not in entry.contributor_ids:
+        entry.contributor_ids = [*entry.contributor_ids, actor.user.pk]
 
 
 # Creates and submits of one entity share a queue: a preparer's create and submit
@@ -397,6 +467,7 @@ def _create(
     it is written once, already posted or waiting for approval, never as a DRAFT
     that a failure between two requests could strand.
     """
+    permissions.require(actor, "ledger.prepare_journalentry", "prepare journal entries")
     # Queued calls carry their ids as text: one journal per entity, however it is named.
     key = as_uuid(entity_id) or entity_id
     if key not in journals:
@@ -408,6 +479,7 @@ def _create(
         "posting_date": posting_date,
         "memo": memo,
         "lines": [line.__dict__ for line in lines],
+        "submit": submit,
     }
     if external_id:
         existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
@@ -454,8 +526,10 @@ def journal_entry_update(
     posting_date: date | None = None,
     lines: list[posting.LineInput] | None = None,
 ) -> JournalEntry:
-    """Edit a DRAFT; posted and void entries are immutable."""
+    """Edit a DRAFT: its preparer, or a supervisor (recorded as a contributor, who then
+    cannot approve it); posted and void entries are immutable."""
     entry = _lock_entry(entry_id)
+    _require_preparer_or_supervisor(actor, entry, "edit")
     _refuse(entry, "edited", (Status.DRAFT,))
     if posting_date is not None:
         posting.check_posting_date(entry.period, posting_date)
@@ -464,9 +538,11 @@ def journal_entry_update(
     if memo is not None:
         entry.memo = memo
     if lines is not None:
+        posting.refuse_control_account(entry.entity, lines)
         rows = posting.build_lines(entry.entity, entry.posting_date, lines)
         JournalEntryLine.objects.filter(journal_entry=entry).delete()
         posting.save_lines(entry, rows)
+    _record_contributor(actor, entry)
     entry._history_user = actor.user
     entry.save()
     audit.record(
@@ -485,9 +561,12 @@ def _submit(
     (a stored entry's `Postings`, or the `Journal` a new entry is written by)."""
     posting.open_period(entry.period)
     entry.submitted_at = timezone.now()
+    entry.submitted_by = actor.user
+    _record_contributor(actor, entry)
+    entry.routed_threshold_minor = entry.entity.approval_threshold_minor
     entry.rejection_reason_code = ""
     entry.rejection_reason = ""
-    if entry.total_debit_minor > entry.entity.approval_threshold_minor:
+    if entry.total_debit_minor > entry.routed_threshold_minor:
         entry.route_for_approval()
         postings.changed(entry, actor)
         audit.record(
@@ -545,6 +624,7 @@ def journal_entry_submit(requests: list[Request]) -> list[JournalEntry | DomainE
                 entry = entries.get(as_uuid(entry_id))
                 if entry is None:
                     raise _entry_not_found(entry_id)
+                _require_preparer_or_supervisor(request.actor, entry, "submit")
                 _refuse(entry, "submitted", (Status.DRAFT,))
                 outcomes.append(_submit(request.actor, entry, postings))
             except DomainError as err:
@@ -577,6 +657,10 @@ def journal_entry_approve(actor: Actor, *, entry_id: UUID) -> JournalEntry:
     if entry.prepared_by_id == actor.user.pk:
         raise SelfApprovalForbidden(
             "You prepared this entry; another approver must approve it.", **extra
+        )
+    if actor.user.pk in entry.contributor_ids or entry.submitted_by_id == actor.user.pk:
+        raise SelfApprovalForbidden(
+            "You edited or submitted this entry; another approver must approve it.", **extra
         )
     _refuse(entry, "approved", (Status.PENDING_APPROVAL,))
     entry.approved_by = actor.user
@@ -623,6 +707,8 @@ def journal_entry_reject(
 @command("ledger.journal_entry_void", entity_of=_entry_entity)
 def journal_entry_void(actor: Actor, *, entry_id: UUID, reason: str = "") -> JournalEntry:
     entry = _lock_entry(entry_id)
+    _require_preparer_or_supervisor(actor, entry, "void")
+    _refuse_system_entry(entry, "voided")
     _refuse(entry, "voided", (Status.DRAFT, Status.PENDING_APPROVAL))
     entry.void(reason=reason)
     entry.voided_at = timezone.now()
@@ -648,8 +734,10 @@ def journal_entry_reverse(
     it nets the original to zero exactly; it is submitted like any entry, so
     above the threshold it waits for an approver.
     """
+    permissions.require(actor, "ledger.prepare_journalentry", "reverse journal entries")
     original = _lock_entry(entry_id)
     extra = {"object_type": "journal_entry", "object_id": str(original.id)}
+    _refuse_system_entry(original, "reversed")
     if original.status != Status.POSTED:
         raise InvalidTransition("Only a posted entry can be reversed.", **extra)
     if JournalEntry.objects.filter(reversal_of=original).exclude(status=Status.VOID).exists():

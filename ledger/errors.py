@@ -21,9 +21,19 @@ class AmountNotPositive(ValidationFailed):
     title = "Line amounts must be greater than zero"
 
 
+class AmountOutOfRange(ValidationFailed):
+    code = "journal_entry.amount_out_of_range"
+    title = "Amounts too large to record"
+
+
 class AccountInvalid(ValidationFailed):
     code = "journal_entry.account_invalid"
     title = "Account cannot be used"
+
+
+class ControlAccountReserved(AccountInvalid):
+    code = "journal_entry.control_account"
+    title = "Control account is posted by its subledger"
 
 
 class PostingDateOutsidePeriod(ValidationFailed):
@@ -80,3 +90,8 @@ class DuplicateCode(DomainError):
     code = "account.code_taken"
     status = 409
     title = "Account code already used in this entity"
+
+
+class SystemEntryLocked(Conflict):
+    code = "journal_entry.system_entry"
+    title = "Posted by its source document"

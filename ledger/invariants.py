@@ -53,20 +53,26 @@ def posted_entries_balance() -> list[str]:
 
 @invariant("approval above threshold by someone other than the preparer")
 def approvals_are_segregated() -> list[str]:
+    """Each posted manual entry is judged by the threshold it was routed by: above it, an
+    approver who neither prepared, edited nor submitted it; at or under it, auto-approved."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT e.id, e.total_debit_minor, en.approval_threshold_minor,
-                   e.prepared_by_id, e.approved_by_id
-              FROM journal_entry e JOIN entity en ON en.id = e.entity_id
+            SELECT e.id, e.total_debit_minor, e.routed_threshold_minor,
+                   e.prepared_by_id, e.submitted_by_id, e.approved_by_id
+              FROM journal_entry e
              WHERE e.status = 'POSTED' AND e.source_type IN ('MANUAL', 'REVERSAL')
-               AND (e.approved_by_id IS NULL AND NOT e.auto_approved
+               AND (e.routed_threshold_minor IS NULL
+                    OR e.approved_by_id IS NULL AND NOT e.auto_approved
+                    OR e.approved_by_id IS NULL
+                       AND e.total_debit_minor > e.routed_threshold_minor
                     OR e.approved_by_id = e.prepared_by_id
-                    OR e.auto_approved AND e.approved_by_id IS NULL
-                       AND e.total_debit_minor > en.approval_threshold_minor)
+                    OR e.approved_by_id = e.submitted_by_id
+                    OR e.contributor_ids @> to_jsonb(e.approved_by_id))
             """
         )
         return [
-            f"entry {e}: total {t} vs threshold {th}, preparer {p}, approver {a}"
-            for e, t, th, p, a in cursor.fetchall()
+            f"entry {e}: total {t} vs threshold {th} when routed, preparer {p}, "
+            f"submitter {s}, approver {a}"
+            for e, t, th, p, s, a in cursor.fetchall()
         ]

@@ -8,6 +8,8 @@ from django_fsm import FSMField, transition
 from platform_integrity.history import history
 
 MAX_LINES_PER_ENTRY = 10_000
+# Amounts are bigint columns: every amount, and every total of an entry, fits in one.
+MAX_MINOR = 2**63 - 1
 
 
 class Entity(models.Model):
@@ -161,6 +163,19 @@ class JournalEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     auto_approved = models.BooleanField(default=False)
+    # Segregation of duties: the approver differs from the preparer and from everyone
+    # else who edited or submitted the entry (`contributor_ids`, user ids); the entry is
+    # judged later by the threshold it was routed by, not by today's.
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    contributor_ids = models.JSONField(default=list, blank=True)
+    routed_threshold_minor = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
@@ -184,6 +199,10 @@ class JournalEntry(models.Model):
         permissions = [
             ("prepare_journalentry", "Can prepare and submit journal entries"),
             ("approve_journalentry", "Can approve or reject journal entries"),
+            (
+                "supervise_journalentry",
+                "Can edit, submit and void journal entries other preparers prepared",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -20,6 +20,8 @@ from ledger import money
 from ledger.errors import (
     AccountInvalid,
     AmountNotPositive,
+    AmountOutOfRange,
+    ControlAccountReserved,
     EntityConfigurationInvalid,
     JournalEntryImbalanced,
     JournalEntryLinesInvalid,
@@ -29,6 +31,7 @@ from ledger.errors import (
 )
 from ledger.models import (
     MAX_LINES_PER_ENTRY,
+    MAX_MINOR,
     Account,
     Entity,
     JournalEntry,
@@ -123,8 +126,16 @@ def build_lines(
         raise AmountNotPositive(
             "Every line amount must be greater than zero.", lines=non_positive[:50]
         )
+    too_large = [i for i, line in enumerate(lines) if line.amount_minor > MAX_MINOR]
+    if too_large:
+        raise AmountOutOfRange(
+            f"A line amount can be at most {MAX_MINOR} minor units.",
+            lines=too_large[:50],
+            max_minor=MAX_MINOR,
+        )
     for code in {line.currency_code for line in lines} | {entity.functional_currency}:
         money.exponent(code)
+    _check_balanced_per_currency(lines)
 
     if accounts is None:
         accounts = load_accounts({line.account_id for line in lines})
@@ -163,6 +174,12 @@ def build_lines(
         allocation = money.allocate([exact[i] for i in indexes])
         allocated.update(zip(indexes, allocation.amounts, strict=True))
         totals[direction] = allocation.total
+    if totals[DEBIT] > MAX_MINOR:
+        raise AmountOutOfRange(
+            f"The entry's {functional} total does not fit in a ledger amount "
+            f"(at most {MAX_MINOR} minor units).",
+            max_minor=MAX_MINOR,
+        )
     if totals[DEBIT] != totals[CREDIT]:
         raise JournalEntryImbalanced(
             f"Debits ({totals[DEBIT]}) and credits ({totals[CREDIT]}) differ by "
@@ -186,6 +203,47 @@ def build_lines(
         )
         for i, line in enumerate(lines)
     ]
+
+
+def refuse_control_account(entity: Entity, lines: list[LineInput]) -> None:
+    """Manual entries keep off the AP control account: payables alone posts it, so that
+    its balance is always the open bills' (an invariant `verify_integrity` checks)."""
+    control = entity.ap_control_account_id
+    used = [i for i, line in enumerate(lines) if control and line.account_id == control]
+    if used:
+        raise ControlAccountReserved(
+            "The accounts payable control account is posted by bills and payments only; "
+            "use another account.",
+            lines=used[:50],
+        )
+
+
+def _check_balanced_per_currency(lines: list[LineInput]) -> None:
+    """Lines converted at spot balance in their own currency too: 100 JPY against 101 JPY
+    is refused even where both round to the same cents. Lines whose functional amount the
+    system fixes (an AP carrying amount, a realized FX difference) balance in functional
+    currency only."""
+    sides: dict[str, dict[str, int]] = defaultdict(lambda: {DEBIT: 0, CREDIT: 0})
+    for line in lines:
+        if line.functional_amount_minor is None:
+            sides[line.currency_code][line.direction] += line.amount_minor
+    for code, total in sorted(sides.items()):
+        if max(total.values()) > MAX_MINOR:
+            raise AmountOutOfRange(
+                f"The entry's {code} lines add up to more than a ledger amount can hold "
+                f"({MAX_MINOR} minor units).",
+                currency_code=code,
+                max_minor=MAX_MINOR,
+            )
+        if total[DEBIT] != total[CREDIT]:
+            raise JournalEntryImbalanced(
+                f"{code} debits ({total[DEBIT]}) and credits ({total[CREDIT]}) differ by "
+                f"{abs(total[DEBIT] - total[CREDIT])} {code} minor units; an entry balances "
+                "in each currency it is written in.",
+                total_debit_minor=total[DEBIT],
+                total_credit_minor=total[CREDIT],
+                currency_code=code,
+            )
 
 
 def entities_with_accounts(ids: set[UUID]) -> dict[UUID, Entity]:
@@ -357,6 +415,8 @@ class Journal:
             open_period(period)
             check_posting_date(period, posting_date)
         inputs = [line if isinstance(line, LineInput) else LineInput(**line) for line in lines]
+        if source_type == "MANUAL":
+            refuse_control_account(self.entity, inputs)
         missing = {line.account_id for line in inputs} - self._accounts.keys()
         if missing:
             self._accounts.update(load_accounts(missing))
@@ -467,6 +527,9 @@ class Postings:
     STATE = [
         "status",
         "submitted_at",
+        "submitted_by",
+        "contributor_ids",
+        "routed_threshold_minor",
         "approved_by",
         "approved_at",
         "auto_approved",

@@ -1,5 +1,6 @@
 """Server-rendered ledger screens. Each view translates HTTP and calls a command or selector."""
 
+import functools
 from uuid import UUID
 
 from django.contrib import messages
@@ -25,7 +26,7 @@ from ledger.forms import (
 from ledger.models import Account, Entity, JournalEntry, JournalEntryLine, Period
 from ledger.templatetags.ledger_format import format_major
 from platform_integrity.context import Actor
-from platform_integrity.errors import DomainError
+from platform_integrity.errors import DomainError, IdempotencyKeyReused
 from platform_integrity.models import AuditEvent
 
 Status = JournalEntry.Status
@@ -137,10 +138,18 @@ def journal_entry_new(request: HttpRequest) -> HttpResponse:
     if form.is_valid() and lines.is_valid():
         actor = _actor(request)
         submit = "save_and_submit" in request.POST
+        create = functools.partial(
+            commands.journal_entry_create, actor, **form.command_kwargs(), lines=lines.line_inputs()
+        )
         try:
-            entry = commands.journal_entry_create(
-                actor, **form.command_kwargs(), lines=lines.line_inputs(), submit=submit
-            )
+            try:
+                entry = create(submit=submit)
+            except IdempotencyKeyReused:
+                if not submit:
+                    raise
+                # "Save and submit" on a form already saved as a draft: the same form,
+                # saved again, replays that draft, which is then submitted.
+                entry = create(submit=False)
         except DomainError as err:
             show_command_error(form, lines, err)
         else:

@@ -22,7 +22,7 @@ from ledger.api.serializers import (
     parse_lines,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, Period
-from platform_integrity import reads
+from platform_integrity import idempotency, reads
 from platform_integrity.context import Actor
 from platform_integrity.models import AccountBalance
 from platform_integrity.roles import has_perm
@@ -297,6 +297,7 @@ class JournalEntryListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["lines"] = parse_lines(values["lines"])
+        values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         entry = commands.journal_entry_create(api_actor(request), **values)
         return Response(journal_entry_body(entry), status=status.HTTP_201_CREATED)
 

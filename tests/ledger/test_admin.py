@@ -92,7 +92,7 @@ def test_threshold_change_is_saved_through_entity_update(books, controller):
     assert Entity.objects.get(pk=books.entity.pk).approval_threshold_minor == 2_500_000
     update = AuditEvent.objects.filter(action="ledger.entity_update").latest("id")
     assert update.channel == "ADMIN"
-    assert update.payload == {"approval_threshold_minor": 2_500_000}
+    assert update.payload == {"approval_threshold_minor": {"old": 1_000_000, "new": 2_500_000}}
 
 
 def test_entity_and_account_are_created_through_the_commands(controller, users):

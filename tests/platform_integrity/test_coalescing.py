@@ -236,7 +236,7 @@ def entry_creator(books, preparer, *, days_back: bool = False):
 
 def test_queued_journal_entries_are_created_and_posted_in_one_transaction_each(books):
     bank = books.account("1000")
-    preparer = books.actor("clerk", "API")
+    preparer = books.actor("integration", "API")
     create = entry_creator(books, preparer, days_back=True)
 
     drafts = queued_together([create(n) for n in range(5)], books.entity.id)
@@ -270,7 +270,7 @@ def test_queued_creates_with_submit_are_each_written_once_posted_or_waiting(book
     """'Save and submit' in a batch: an entry is stored in the state its submission left it,
     with the audit rows and events of both steps, and no DRAFT row in its history."""
     bank = books.account("1000")
-    preparer = books.actor("clerk", "API")
+    preparer = books.actor("integration", "API")
     create = entry_creator(books, preparer)
     gl.entity_update(Actor.system(), entity_id=books.entity.id, approval_threshold_minor=102)
 
@@ -313,7 +313,7 @@ def test_queued_creates_with_submit_are_each_written_once_posted_or_waiting(book
 def test_queued_creates_and_submits_of_one_entity_are_answered_in_one_transaction(books):
     """The two commands share a queue: one batch answers both, each call by its command."""
     bank = books.account("1000")
-    preparer = books.actor("clerk", "API")
+    preparer = books.actor("integration", "API")
     create = entry_creator(books, preparer)
 
     drafts = [create(n)() for n in range(3)]
@@ -450,7 +450,7 @@ def test_saves_and_submits_mixed_with_submits_of_drafts_are_answered_in_one_tran
     """A batch that both creates-and-submits entries and submits stored drafts runs its
     commands in lock order (entries before balances), whichever call leads it."""
     bank = books.account("1000")
-    preparer = books.actor("clerk", "API")
+    preparer = books.actor("integration", "API")
     create = entry_creator(books, preparer)
     drafts = [create(n)() for n in range(2)]
 

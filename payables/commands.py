@@ -19,7 +19,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from ledger import money
-from ledger.models import Entity, JournalEntry, JournalEntryLine
+from ledger.models import MAX_MINOR, Entity, JournalEntry, JournalEntryLine
 from ledger.posting import (
     Journal,
     entities_with_accounts,
@@ -43,7 +43,16 @@ from payables.errors import (
     VendorInvalid,
 )
 from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
-from platform_integrity import audit, bulk, coalescing, history, idempotency, outbox, reads
+from platform_integrity import (
+    audit,
+    bulk,
+    coalescing,
+    history,
+    idempotency,
+    outbox,
+    permissions,
+    reads,
+)
 from platform_integrity.context import Actor
 from platform_integrity.errors import (
     DomainError,
@@ -96,15 +105,38 @@ def _lock(model: type, pk: Any, label: str):
 # Vendors and bills -------------------------------------------------------------------
 
 
+def _replayed(model: type, object_id: str):
+    """The object an earlier request with the same idempotency key created."""
+    original = model.objects.get(pk=object_id)
+    original.replayed = True
+    return original
+
+
 @command("payables.vendor_create", entity_of=_entity_kwarg)
-def vendor_create(actor: Actor, *, entity_id: UUID, name: str, currency_code: str) -> Vendor:
+def vendor_create(
+    actor: Actor,
+    *,
+    entity_id: UUID,
+    name: str,
+    currency_code: str,
+    external_id: str | None = None,
+) -> Vendor:
+    """A vendor; a replayed `external_id` returns the original with `replayed` set."""
+    permissions.require(actor, "payables.manage_vendor", "create vendors")
     entity = _entity(entity_id)
+    request = {"name": name, "currency_code": currency_code}
+    if external_id:
+        original = idempotency.recall(entity.id, "vendor", external_id, request)
+        if original is not None:
+            return _replayed(Vendor, original)
     money.exponent(currency_code)
     if not name.strip():
         raise VendorInvalid("A vendor needs a name.", field="name")
     vendor = Vendor(entity=entity, name=name.strip(), currency_code=currency_code)
     vendor._history_user = actor.user
     vendor.save(force_insert=True)
+    if external_id:
+        idempotency.remember(entity.id, "vendor", external_id, request, vendor.id)
     audit.record(
         action="payables.vendor_create",
         object_type="vendor",
@@ -134,6 +166,13 @@ def _validate_bill(
     non_positive = [i for i, line in enumerate(lines) if line["amount_minor"] <= 0]
     if non_positive:
         raise BillInvalid("Every line amount must be greater than zero.", lines=non_positive[:50])
+    if sum(line["amount_minor"] for line in lines) > MAX_MINOR:
+        raise BillInvalid(
+            f"The bill's lines add up to more than a ledger amount can hold "
+            f"({MAX_MINOR} minor units).",
+            field="lines",
+            max_minor=MAX_MINOR,
+        )
     if Bill.objects.filter(vendor=vendor, number=number).exists():
         raise BillNumberTaken(
             f"Vendor {vendor.name} already has a bill numbered {number}.", number=number
@@ -151,9 +190,26 @@ def bill_create(
     bill_date: date,
     due_date: date,
     lines: list[dict[str, Any]],
+    external_id: str | None = None,
 ) -> Bill:
-    """Enter a bill: Dr its expense lines, Cr AP control at the bill date's spot rate."""
+    """Enter a bill: Dr its expense lines, Cr AP control at the bill date's spot rate.
+
+    A replayed `external_id` returns the original bill with `replayed` set.
+    """
+    permissions.require(actor, "payables.enter_bill", "enter bills")
     entity = _entity(entity_id)
+    request = {
+        "vendor_id": str(vendor_id),
+        "number": number,
+        "currency_code": currency_code,
+        "bill_date": bill_date,
+        "due_date": due_date,
+        "lines": lines,
+    }
+    if external_id:
+        original = idempotency.recall(entity.id, "bill", external_id, request)
+        if original is not None:
+            return _replayed(Bill, original)
     vendor = _lock(Vendor, vendor_id, "vendor")
     _validate_bill(entity, vendor, number, currency_code, bill_date, due_date, lines)
     ap = required_account(entity, "ap_control_account")
@@ -202,6 +258,8 @@ def bill_create(
     )
     bill._history_user = actor.user
     bill.save(force_insert=True)
+    if external_id:
+        idempotency.remember(entity.id, "bill", external_id, request, bill.id)
     BillLine.objects.bulk_create(
         BillLine(
             bill=bill,
@@ -483,6 +541,7 @@ def _submit(
     """
     if actor.channel not in PAYMENT_CHANNELS:
         raise ChannelInvalid(f"Payments cannot be made through channel {actor.channel}.")
+    permissions.require(actor, "payables.pay_bill", "pay bills", object_type="bill")
     bill = bills.get(as_uuid(bill_id))
     if bill is None or (entity_id is not None and bill.entity_id != as_uuid(entity_id)):
         raise _not_found("bill", bill_id)
@@ -490,6 +549,8 @@ def _submit(
         "bill_id": str(bill.id),
         "amount_minor": amount_minor,
         "currency_code": currency_code,
+        "expected_version": expected_version,
+        "post": post,
     }
     if external_id:
         original = idempotency.recall(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request)
@@ -672,6 +733,13 @@ def _refuse(payment: Payment, action: str, allowed: tuple[str, ...]) -> None:
 
 @command("payables.payment_post", entity_of=_payment_entity)
 def payment_post(actor: Actor, *, payment_id: UUID) -> Payment:
+    permissions.require(
+        actor,
+        "payables.pay_bill",
+        "post payments",
+        object_type="payment",
+        object_id=str(payment_id),
+    )
     payment, bill, vendor = _lock_payment(payment_id)
     _refuse(payment, "posted", (Payment.Status.SUBMITTED,))
     changes = Changes()
@@ -720,6 +788,13 @@ def _reverse(actor: Actor, changes: Changes, payment: Payment, bill: Bill, vendo
 @command("payables.payment_void", entity_of=_payment_entity)
 def payment_void(actor: Actor, *, payment_id: UUID, reason_code: str, reason: str = "") -> Payment:
     """Void a payment: frees the bill's in-flight lock; a POSTED payment is reversed."""
+    permissions.require(
+        actor,
+        "payables.pay_bill",
+        "void payments",
+        object_type="payment",
+        object_id=str(payment_id),
+    )
     payment, bill, vendor = _lock_payment(payment_id)
     _refuse(
         payment,
@@ -764,11 +839,31 @@ def payment_void(actor: Actor, *, payment_id: UUID, reason_code: str, reason: st
 
 @command("payables.payment_run_create", entity_of=_entity_kwarg)
 def payment_run_create(
-    actor: Actor, *, kind: str, items: list[dict[str, Any]], entity_id: UUID | None = None
+    actor: Actor,
+    *,
+    kind: str,
+    items: list[dict[str, Any]],
+    entity_id: UUID | None = None,
+    external_id: str | None = None,
 ) -> PaymentRun:
-    """Record a sync feed or a batch of bills to pay; a Celery task works it afterwards."""
+    """Record a sync feed or a batch of bills to pay; a Celery task works it afterwards.
+
+    A replayed `external_id` (which needs the run's entity) returns the original run.
+    """
+    permissions.require(actor, "payables.pay_bill", "start payment runs")
     entity = _entity(entity_id) if entity_id is not None else None
+    request = {"kind": kind, "items": items}
+    if external_id:
+        if entity is None:
+            raise ValidationFailed(
+                "A run sent with an idempotency key names its entity.", field="entity_id"
+            )
+        original = idempotency.recall(entity.id, "payment_run", external_id, request)
+        if original is not None:
+            return _replayed(PaymentRun, original)
     run = PaymentRun.objects.create(kind=kind, entity=entity, created_by=actor.user)
+    if external_id:
+        idempotency.remember(entity.id, "payment_run", external_id, request, run.id)
     PaymentRunItem.objects.bulk_create(
         PaymentRunItem(
             run=run,

@@ -1,10 +1,15 @@
 """Payables invariants, run by `verify_integrity` and the tests."""
 
+from collections import defaultdict
+from decimal import Decimal
+
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from ledger import money
 from payables.models import Bill, Payment, Vendor
 from platform_integrity.integrity import invariant
+from platform_integrity.models import AccountBalance
 
 
 def _posted_total(bill_ref: str = "pk"):
@@ -100,5 +105,32 @@ def one_in_flight_payment() -> list[str]:
     problems += [
         f"payment {payment_id} is SUBMITTED but bill {bill_id} does not point at it"
         for payment_id, bill_id in orphaned.values_list("id", "bill_id")
+    ]
+    return problems
+
+
+@invariant("payables.ap_control_equals_open_bills")
+def ap_control_equals_open_bills() -> list[str]:
+    """Each entity's AP control balance is its open bills' carrying amount (functional,
+    credit-negative): what the bills still owe, at the rates they were entered at."""
+    owed: dict = defaultdict(int)
+    open_bills = Bill.objects.filter(balance_due_minor__gt=0).values_list(
+        "entity_id", "functional_total_minor", "balance_due_minor", "total_minor"
+    )
+    for entity_id, functional_total, due, total in open_bills.iterator():
+        owed[entity_id] += money.half_even(Decimal(functional_total) * due / total)
+    balances = AccountBalance.objects.filter(
+        account_id=F("entity__ap_control_account_id")
+    ).values_list("entity_id", "balance_minor")
+    problems = []
+    for entity_id, balance in balances:
+        expected = owed.pop(entity_id, 0)
+        if balance != -expected:
+            problems.append(
+                f"entity {entity_id}: AP control balance {balance}, open bills owe {expected}"
+            )
+    problems += [
+        f"entity {entity_id}: open bills owe {amount} but it has no AP control balance"
+        for entity_id, amount in owed.items()
     ]
     return problems

@@ -26,6 +26,9 @@ class Vendor(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     history = history()
 
+    # Set by the create command when an idempotency key replays an earlier one.
+    replayed = False
+
     class Meta:
         db_table = "vendor"
         ordering = ["name"]
@@ -70,6 +73,9 @@ class Bill(FSMModelMixin, models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = history()
+
+    # Set by the create command when an idempotency key replays an earlier one.
+    replayed = False
 
     class Meta:
         db_table = "bill"
@@ -240,6 +246,9 @@ class PaymentRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Set by the create command when an idempotency key replays an earlier one.
+    replayed = False
 
     class Meta:
         db_table = "payment_run"

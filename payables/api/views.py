@@ -18,6 +18,7 @@ from payables.api.serializers import (
 )
 from payables.errors import ChannelInvalid
 from payables.models import Bill, Payment, PaymentRun
+from platform_integrity import idempotency
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
 from platform_integrity.roles import has_perm
@@ -31,6 +32,11 @@ API_CHANNELS = ("API", "SYNC", "BATCH")
 
 def api_actor(request, channel: str = "API") -> Actor:
     return Actor.from_request(request, channel)
+
+
+def replay_headers(created) -> dict[str, str]:
+    """Tell a caller whose idempotency key replayed an earlier create."""
+    return {"Idempotent-Replayed": "true"} if created.replayed else {}
 
 
 def _perms(request, *, read: str, write: str):
@@ -59,6 +65,7 @@ class VendorListCreateApi(APIView):
         entity_id = serializers.UUIDField()
         name = serializers.CharField(max_length=200)
         currency_code = serializers.CharField(min_length=3, max_length=3)
+        external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
 
     class FilterSerializer(PageSerializer):
         entity_id = serializers.UUIDField(required=False)
@@ -76,8 +83,13 @@ class VendorListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["currency_code"] = values["currency_code"].upper()
+        values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         vendor = commands.vendor_create(api_actor(request), **values)
-        return Response(VendorOutput(vendor).data, status=status.HTTP_201_CREATED)
+        return Response(
+            VendorOutput(vendor).data,
+            status=status.HTTP_201_CREATED,
+            headers=replay_headers(vendor),
+        )
 
 
 class VendorDetailApi(APIView):
@@ -105,6 +117,7 @@ class BillListCreateApi(APIView):
         bill_date = serializers.DateField()
         due_date = serializers.DateField()
         lines = LineSerializer(many=True, allow_empty=False, max_length=MAX_RUN_ITEMS)
+        external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
 
     class FilterSerializer(PageSerializer):
         entity_id = serializers.UUIDField(required=False)
@@ -126,9 +139,12 @@ class BillListCreateApi(APIView):
         values = dict(data.validated_data)
         values["currency_code"] = values["currency_code"].upper()
         values["lines"] = [dict(line) for line in values["lines"]]
+        values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         bill = commands.bill_create(api_actor(request), **values)
         return Response(
-            BillOutput(selectors.bill_get(bill.id)).data, status=status.HTTP_201_CREATED
+            BillOutput(selectors.bill_get(bill.id)).data,
+            status=status.HTTP_201_CREATED,
+            headers=replay_headers(bill),
         )
 
 
@@ -190,21 +206,15 @@ class PaymentListCreateApi(APIView):
                 f"API callers may declare {'/'.join(API_CHANNELS)}, not {channel}.",
                 channel=channel,
             )
-        key = request.headers.get("Idempotency-Key")
-        if key is not None:
-            if values.get("external_id") not in (None, key):
-                raise ValidationFailed(
-                    "Idempotency-Key and external_id differ; send one key.",
-                    errors={"external_id": ["Differs from the Idempotency-Key header."]},
-                )
-            values["external_id"] = key
+        values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         if values.get("expected_version") is None:
             values["expected_version"] = _if_match_version(request.headers.get("If-Match"))
         values["currency_code"] = values["currency_code"].upper()
         payment = commands.payment_submit(api_actor(request, channel), **values)
-        headers = {"Idempotent-Replayed": "true"} if payment.replayed else {}
         return Response(
-            PaymentOutput(payment).data, status=status.HTTP_201_CREATED, headers=headers
+            PaymentOutput(payment).data,
+            status=status.HTTP_201_CREATED,
+            headers=replay_headers(payment),
         )
 
 
@@ -245,11 +255,18 @@ class PaymentVoidApi(APIView):
 # Sync and batch runs -----------------------------------------------------------------
 
 
-def _enqueue(task, run: PaymentRun) -> None:
-    # The run is committed already (the command owns its transaction); on_commit
-    # still keeps this right if a caller ever wraps the view in one.
-    run_id = str(run.id)
-    transaction.on_commit(lambda: task.delay(run_id))
+def _accepted(task, run: PaymentRun) -> Response:
+    """Queue a new run's task (a replayed run has its task already) and answer 202."""
+    if not run.replayed:
+        # The run is committed already (the command owns its transaction); on_commit
+        # still keeps this right if a caller ever wraps the view in one.
+        run_id = str(run.id)
+        transaction.on_commit(lambda: task.delay(run_id))
+    return Response(
+        PaymentRunOutput(selectors.payment_run_get(run.id)).data,
+        status=status.HTTP_202_ACCEPTED,
+        headers=replay_headers(run),
+    )
 
 
 class PaymentSyncRunCreateApi(APIView):
@@ -265,6 +282,7 @@ class PaymentSyncRunCreateApi(APIView):
 
         entity_id = serializers.UUIDField()
         items = ItemSerializer(many=True, allow_empty=False, max_length=MAX_RUN_ITEMS)
+        external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
 
     @extend_schema(request=InputSerializer, responses={202: PaymentRunOutput})
     def post(self, request):
@@ -279,12 +297,11 @@ class PaymentSyncRunCreateApi(APIView):
             kind=PaymentRun.Kind.SYNC,
             entity_id=data.validated_data["entity_id"],
             items=items,
+            external_id=idempotency.request_key(
+                request.headers, data.validated_data.get("external_id")
+            ),
         )
-        _enqueue(tasks.sync_import, run)
-        return Response(
-            PaymentRunOutput(selectors.payment_run_get(run.id)).data,
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return _accepted(tasks.sync_import, run)
 
 
 class PaymentBatchRunCreateApi(APIView):
@@ -297,6 +314,7 @@ class PaymentBatchRunCreateApi(APIView):
             allow_empty=False,
             max_length=MAX_RUN_ITEMS,
         )
+        external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
 
     @extend_schema(request=InputSerializer, responses={202: PaymentRunOutput})
     def post(self, request):
@@ -307,12 +325,11 @@ class PaymentBatchRunCreateApi(APIView):
             kind=PaymentRun.Kind.BATCH,
             entity_id=data.validated_data.get("entity_id"),
             items=[{"bill_id": bill_id} for bill_id in data.validated_data["bill_ids"]],
+            external_id=idempotency.request_key(
+                request.headers, data.validated_data.get("external_id")
+            ),
         )
-        _enqueue(tasks.batch_pay, run)
-        return Response(
-            PaymentRunOutput(selectors.payment_run_get(run.id)).data,
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return _accepted(tasks.batch_pay, run)
 
 
 class PaymentRunDetailApi(APIView):

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 from django.utils import timezone
 
-from ledger import money, posting
+from ledger import money, posting, rules
 from ledger.errors import (
     ApproverRoleRequired,
     DuplicateCode,
@@ -343,11 +343,9 @@ def _refuse_system_entry(entry: JournalEntry, action: str) -> None:
 def _require_preparer_or_supervisor(actor: Actor, entry: JournalEntry, action: str) -> None:
     """Preparers act on their own entries; another's needs the supervising role."""
     extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
-    permissions.require(actor, "ledger.prepare_journalentry", f"{action} journal entries", **extra)
-    if actor.user is not None and entry.prepared_by_id != actor.user.pk:
-        permissions.require(
-            actor, "ledger.supervise_journalentry", f"{action} another preparer's entry", **extra
-        )
+    permissions.require(actor, rules.PREPARE, f"{action} journal entries", **extra)
+    if actor.user is not None and not rules.may_handle(actor.user, entry):
+        permissions.require(actor, rules.SUPERVISE, f"{action} another preparer's entry", **extra)
 
 
 def _record_contributor(actor: Actor, entry: JournalEntry) -> None:
@@ -467,7 +465,7 @@ def _create(
     it is written once, already posted or waiting for approval, never as a DRAFT
     that a failure between two requests could strand.
     """
-    permissions.require(actor, "ledger.prepare_journalentry", "prepare journal entries")
+    permissions.require(actor, rules.PREPARE, "prepare journal entries")
     # Queued calls carry their ids as text: one journal per entity, however it is named.
     key = as_uuid(entity_id) or entity_id
     if key not in journals:
@@ -652,13 +650,13 @@ def _load_relations(entries: list[JournalEntry]) -> None:
 def journal_entry_approve(actor: Actor, *, entry_id: UUID) -> JournalEntry:
     entry = _lock_entry(entry_id)
     extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
-    if actor.user is None or not actor.user.has_perm("ledger.approve_journalentry"):
+    if actor.user is None or not actor.user.has_perm(rules.APPROVE):
         raise ApproverRoleRequired("Only an approver can approve journal entries.", **extra)
     if entry.prepared_by_id == actor.user.pk:
         raise SelfApprovalForbidden(
             "You prepared this entry; another approver must approve it.", **extra
         )
-    if actor.user.pk in entry.contributor_ids or entry.submitted_by_id == actor.user.pk:
+    if rules.took_part(actor.user.pk, entry):
         raise SelfApprovalForbidden(
             "You edited or submitted this entry; another approver must approve it.", **extra
         )
@@ -684,7 +682,7 @@ def journal_entry_reject(
 ) -> JournalEntry:
     entry = _lock_entry(entry_id)
     extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
-    if actor.user is None or not actor.user.has_perm("ledger.approve_journalentry"):
+    if actor.user is None or not actor.user.has_perm(rules.APPROVE):
         raise ApproverRoleRequired("Only an approver can reject journal entries.", **extra)
     _refuse(entry, "rejected", (Status.PENDING_APPROVAL,))
     entry.reject(reason_code=reason_code, reason=reason)
@@ -734,7 +732,7 @@ def journal_entry_reverse(
     it nets the original to zero exactly; it is submitted like any entry, so
     above the threshold it waits for an approver.
     """
-    permissions.require(actor, "ledger.prepare_journalentry", "reverse journal entries")
+    permissions.require(actor, rules.PREPARE, "reverse journal entries")
     original = _lock_entry(entry_id)
     extra = {"object_type": "journal_entry", "object_id": str(original.id)}
     _refuse_system_entry(original, "reversed")

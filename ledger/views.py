@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ledger import commands, selectors
+from ledger import commands, rules, selectors
 from ledger.forms import (
     JournalEntryFilterForm,
     JournalEntryForm,
@@ -200,12 +200,8 @@ def journal_entry_detail(request: HttpRequest, entry_id: UUID) -> HttpResponse:
         credit=Sum("functional_amount_minor", filter=~Q(direction=DEBIT)),
     )
     user = request.user
-    is_preparer = entry.prepared_by_id == user.pk
-    can_approve = (
-        entry.status == Status.PENDING_APPROVAL
-        and user.has_perm("ledger.approve_journalentry")
-        and not is_preparer
-    )
+    pending = entry.status == Status.PENDING_APPROVAL
+    open_to_change = entry.status in (Status.DRAFT, Status.PENDING_APPROVAL)
     context = {
         "entry": entry,
         "lines": Paginator(lines, LINES_PER_PAGE).get_page(request.GET.get("page")),
@@ -215,16 +211,13 @@ def journal_entry_detail(request: HttpRequest, entry_id: UUID) -> HttpResponse:
         "audit": AuditEvent.objects.filter(
             object_type="journal_entry", object_id=str(entry.id)
         ).order_by("id"),
-        "is_preparer": is_preparer,
-        "can_submit": entry.status == Status.DRAFT
-        and is_preparer
-        and user.has_perm("ledger.prepare_journalentry"),
-        "can_approve": can_approve,
-        "awaits_other_approver": entry.status == Status.PENDING_APPROVAL
-        and is_preparer
-        and user.has_perm("ledger.approve_journalentry"),
-        "can_void": entry.status in (Status.DRAFT, Status.PENDING_APPROVAL)
-        and (is_preparer or user.has_perm("ledger.approve_journalentry")),
+        "is_preparer": entry.prepared_by_id == user.pk,
+        "can_submit": entry.status == Status.DRAFT and rules.may_handle(user, entry),
+        "can_approve": pending and rules.may_approve(user, entry),
+        "awaits_other_approver": pending
+        and user.has_perm(rules.APPROVE)
+        and rules.took_part(user.pk, entry),
+        "can_void": open_to_change and rules.may_handle(user, entry),
         "reject_form": RejectForm(),
     }
     return render(request, "ledger/journal_entry_detail.html", context)

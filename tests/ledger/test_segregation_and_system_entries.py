@@ -92,9 +92,9 @@ def test_a_controller_who_submits_anothers_draft_cannot_approve_it(books, api, u
 
 def test_segregation_is_judged_by_the_threshold_the_entry_was_routed_by(books, api):
     under = draft_by(api["accountant"], books, 500_000)  # 5,000.00: under 10,000.00
-    assert api["accountant"].post(f"/v1/journal-entries/{under['id']}/submit").json()[
-        "status"
-    ] == ("POSTED")
+    assert api["accountant"].post(f"/v1/journal-entries/{under['id']}/submit").json()["status"] == (
+        "POSTED"
+    )
     commands.entity_update(
         Actor.system(), entity_id=books.entity.id, approval_threshold_minor=100_000
     )
@@ -143,9 +143,7 @@ def test_entry_must_balance_in_each_transaction_currency(books, api):
         line(books.account("6000"), "DEBIT", 100, "JPY"),
         line(books.account("1000"), "CREDIT", 101, "JPY"),
     ]
-    refused = api["accountant"].post(
-        "/v1/journal-entries", entry_body(books, lines), format="json"
-    )
+    refused = api["accountant"].post("/v1/journal-entries", entry_body(books, lines), format="json")
     problem = assert_problem(refused, 422, "journal_entry.imbalanced")
     assert (problem["currency_code"], problem["total_debit_minor"]) == ("JPY", 100)
     assert problem["total_credit_minor"] == 101
@@ -199,9 +197,7 @@ def test_manual_entries_keep_off_the_ap_control_account(books, api):
         line(books.account("2000"), "DEBIT", 5_000),
         line(books.account("1000"), "CREDIT", 5_000),
     ]
-    refused = api["accountant"].post(
-        "/v1/journal-entries", entry_body(books, lines), format="json"
-    )
+    refused = api["accountant"].post("/v1/journal-entries", entry_body(books, lines), format="json")
     assert_problem(refused, 422, "journal_entry.control_account")
     assert JournalEntry.objects.count() == 0
 

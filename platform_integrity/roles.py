@@ -51,8 +51,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payables.view_payment",
         "payables.pay_bill",
     ],
-    # Prepares entries, enters vendors and bills, pays: entities, thresholds, periods and
-    # rates stay the controller's.
+    # Prepares entries, enters vendors and bills, pays, and polls the event feed:
+    # entities, thresholds, periods and rates stay the controller's, and so does reading
+    # the audit log (every actor's IP and payload).
     "integration": [
         "ledger.view_entity",
         "ledger.view_account",
@@ -66,7 +67,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payables.enter_bill",
         "payables.view_payment",
         "payables.pay_bill",
-        "platform_integrity.view_auditevent",
         "platform_integrity.view_outboxevent",
         "platform_integrity.view_contentioncounter",
     ],

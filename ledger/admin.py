@@ -5,14 +5,13 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
-from simple_history.admin import SimpleHistoryAdmin
 
 from ledger import commands, money
 from ledger.forms import explain
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
 from ledger.templatetags.ledger_format import format_major
+from platform_integrity.admin_bases import ReadOnlyHistoryAdmin, ViewOnlyAdmin, confirmed
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError
 
@@ -21,7 +20,7 @@ def admin_actor(request: HttpRequest) -> Actor:
     return Actor.from_request(request, "ADMIN")
 
 
-class CommandAdmin(SimpleHistoryAdmin):
+class CommandAdmin(ReadOnlyHistoryAdmin):
     """Add / change forms whose save calls a command instead of `Model.save()`."""
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -44,14 +43,6 @@ class CommandAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def revert_disabled(self, request, obj=None) -> bool:
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied("History can be viewed, not reverted.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 # Entities ---------------------------------------------------------------------------
@@ -244,23 +235,25 @@ class PeriodAdmin(CommandAdmin):
     def has_close_permission(self, request) -> bool:
         return request.user.has_perm("ledger.close_period")
 
-    def _transition(self, request, queryset, command, done: str) -> None:
+    def _transition(self, request, queryset, command, title: str, done: str):
         actor = admin_actor(request)
-        for period in queryset.order_by("start_date"):
-            try:
-                command(actor, period_id=period.pk)
-            except DomainError as err:
-                self.message_user(request, f"{period}: {explain(err)}", messages.ERROR)
-            else:
-                self.message_user(request, f"{period.name} ({period.entity.name}) {done}.")
+
+        def run(period: Period, reason: str) -> str:
+            command(actor, period_id=period.pk, reason=reason)
+            return f"{period.name} ({period.entity.name}) {done}."
+
+        periods = queryset.select_related("entity").order_by("start_date")
+        return confirmed(self, request, periods, title=title, run=run)
 
     @admin.action(description="Close selected periods", permissions=["close"])
-    def close_periods(self, request, queryset) -> None:
-        self._transition(request, queryset, commands.period_close, "closed")
+    def close_periods(self, request, queryset):
+        return self._transition(request, queryset, commands.period_close, "Close periods", "closed")
 
     @admin.action(description="Reopen selected periods", permissions=["close"])
-    def reopen_periods(self, request, queryset) -> None:
-        self._transition(request, queryset, commands.period_reopen, "reopened")
+    def reopen_periods(self, request, queryset):
+        return self._transition(
+            request, queryset, commands.period_reopen, "Reopen periods", "reopened"
+        )
 
 
 # FX rates ---------------------------------------------------------------------------
@@ -320,7 +313,7 @@ class JournalEntryLineInline(admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(SimpleHistoryAdmin):
+class JournalEntryAdmin(ViewOnlyAdmin):
     list_display = [
         "id",
         "entity",
@@ -337,15 +330,3 @@ class JournalEntryAdmin(SimpleHistoryAdmin):
     date_hierarchy = "posting_date"
     list_select_related = ["entity", "prepared_by", "approved_by"]
     inlines = [JournalEntryLineInline]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in JournalEntry._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # entries change only through the screens and the API (the commands)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,37 +1,24 @@
-"""Read-mostly admin: money and status fields are read-only; voids go through the command."""
+"""View-only admin for payables: vendors, bills and payments change only through their
+commands; the one write here, voiding payments, is an action that calls the command."""
 
-from django.contrib import admin, messages
-from simple_history.admin import SimpleHistoryAdmin
+from django.contrib import admin
 
 from payables.commands import payment_void
 from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
+from platform_integrity.admin_bases import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ViewOnlyAdmin,
+    confirmed,
+)
 from platform_integrity.context import Actor
-from platform_integrity.errors import DomainError
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Vendor)
-class VendorAdmin(SimpleHistoryAdmin):
+class VendorAdmin(ViewOnlyAdmin):
     list_display = ["name", "entity", "currency_code", "open_balance_minor", "version"]
     list_filter = ["entity"]
     search_fields = ["name"]
-    readonly_fields = ["entity", "currency_code", "open_balance_minor", "version", "created_at"]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # vendors are created through the command (API)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class BillLineInline(ReadOnlyInline):
@@ -49,54 +36,15 @@ class PaymentInline(ReadOnlyInline):
 
 
 @admin.register(Bill)
-class BillAdmin(SimpleHistoryAdmin):
+class BillAdmin(ViewOnlyAdmin):
     list_display = ["number", "vendor", "status", "due_date", "total_minor", "balance_due_minor"]
     list_filter = ["status", "entity"]
     search_fields = ["number", "vendor__name"]
-    readonly_fields = [
-        "entity",
-        "vendor",
-        "number",
-        "currency_code",
-        "bill_date",
-        "due_date",
-        "total_minor",
-        "balance_due_minor",
-        "functional_total_minor",
-        "in_flight_payment",
-        "status",
-        "journal_entry",
-        "created_by",
-        "created_at",
-    ]
     inlines = [BillLineInline, PaymentInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.action(description="Void selected payments")
-def void_selected_payments(modeladmin, request, queryset) -> None:
-    actor = Actor.from_request(request, "ADMIN")
-    for payment_id in queryset.values_list("id", flat=True):
-        try:
-            payment_void(
-                actor,
-                payment_id=payment_id,
-                reason_code="admin_void",
-                reason=f"Voided from the admin by {request.user.get_username()}",
-            )
-        except DomainError as err:
-            modeladmin.message_user(request, f"{payment_id}: {err.detail}", messages.ERROR)
-        else:
-            modeladmin.message_user(request, f"{payment_id} voided.", messages.SUCCESS)
 
 
 @admin.register(Payment)
-class PaymentAdmin(SimpleHistoryAdmin):
+class PaymentAdmin(ViewOnlyAdmin):
     list_display = [
         "id",
         "bill",
@@ -108,14 +56,20 @@ class PaymentAdmin(SimpleHistoryAdmin):
     ]
     list_filter = ["status", "channel"]
     search_fields = ["id", "external_id", "bill__number"]
-    actions = [void_selected_payments]
-    readonly_fields = [f.name for f in Payment._meta.fields]
+    actions = ["void_payments"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    def has_pay_permission(self, request) -> bool:
+        return request.user.has_perm("payables.pay_bill")
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    @admin.action(description="Void selected payments", permissions=["pay"])
+    def void_payments(self, request, queryset):
+        actor = Actor.from_request(request, "ADMIN")
+
+        def void(payment: Payment, reason: str) -> str:
+            payment_void(actor, payment_id=payment.pk, reason_code="admin_void", reason=reason)
+            return f"Payment {payment.pk} voided."
+
+        return confirmed(self, request, queryset, title="Void payments", run=void)
 
 
 class PaymentRunItemInline(ReadOnlyInline):
@@ -134,17 +88,7 @@ class PaymentRunItemInline(ReadOnlyInline):
 
 
 @admin.register(PaymentRun)
-class PaymentRunAdmin(admin.ModelAdmin):
+class PaymentRunAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "status", "created_by", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = [f.name for f in PaymentRun._meta.fields]
     inlines = [PaymentRunItemInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -31,11 +31,24 @@ def period_status(period) -> str:
     return Period.objects.get(pk=period.pk).status
 
 
+def confirmed(action: str, period, reason: str = "Month-end close") -> dict:
+    return {
+        "action": action,
+        "_selected_action": [str(period.pk)],
+        "confirm": "yes",
+        "reason": reason,
+    }
+
+
 def test_close_and_reopen_actions_go_through_the_commands(books, controller):
     url = "/admin/ledger/period/"
-    response = controller.post(
-        url, {"action": "close_periods", "_selected_action": [str(books.period.pk)]}, follow=True
+    asked = controller.post(
+        url, {"action": "close_periods", "_selected_action": [str(books.period.pk)]}
     )
+    assert asked.status_code == 200 and 'name="reason"' in asked.content.decode()
+    assert period_status(books.period) == Period.Status.OPEN
+
+    response = controller.post(url, confirmed("close_periods", books.period), follow=True)
     assert response.status_code == 200
     assert period_status(books.period) == Period.Status.CLOSED
     closed = AuditEvent.objects.get(action="ledger.period_close", object_id=str(books.period.pk))
@@ -45,9 +58,10 @@ def test_close_and_reopen_actions_go_through_the_commands(books, controller):
         "192.0.2.10",
         "ACCEPTED",
     )
+    assert closed.payload["reason"] == "Month-end close"
     assert "closed." in response.content.decode()
 
-    controller.post(url, {"action": "reopen_periods", "_selected_action": [str(books.period.pk)]})
+    controller.post(url, confirmed("reopen_periods", books.period, "Late supplier invoice"))
     assert period_status(books.period) == Period.Status.OPEN
     assert AuditEvent.objects.filter(action="ledger.period_reopen").count() == 1
 
@@ -55,9 +69,7 @@ def test_close_and_reopen_actions_go_through_the_commands(books, controller):
 def test_closing_a_closed_period_shows_the_commands_error(books, controller):
     commands.period_close(Actor.system(), period_id=books.period.pk)
     response = controller.post(
-        "/admin/ledger/period/",
-        {"action": "close_periods", "_selected_action": [str(books.period.pk)]},
-        follow=True,
+        "/admin/ledger/period/", confirmed("close_periods", books.period), follow=True
     )
     assert "is already closed" in response.content.decode()
     rejected = AuditEvent.objects.get(action="ledger.period_close", outcome="REJECTED")
@@ -67,10 +79,7 @@ def test_closing_a_closed_period_shows_the_commands_error(books, controller):
 def test_accountant_cannot_close_periods(books, users):
     client = Client()
     client.force_login(users["accountant"])
-    client.post(
-        "/admin/ledger/period/",
-        {"action": "close_periods", "_selected_action": [str(books.period.pk)]},
-    )
+    client.post("/admin/ledger/period/", confirmed("close_periods", books.period))
     assert period_status(books.period) == Period.Status.OPEN
 
 

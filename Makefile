@@ -29,8 +29,9 @@ $(STAMP): pyproject.toml
 	.venv/bin/pip install -e '.[dev]'
 	touch $@
 
+# Tests never need a real secret; production settings refuse to start without one.
 test: .venv
-	@$(WITH_SERVICES) $(PY) -m pytest $(PYTEST_ARGS)
+	@$(WITH_SERVICES) SECRET_KEY="$${SECRET_KEY:-test-only-secret-key}" $(PY) -m pytest $(PYTEST_ARGS)
 
 run: .venv
 	bash scripts/run.sh

@@ -1,9 +1,12 @@
 """Settings, read from the environment (see README.md for the variables)."""
 
+import datetime
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -12,9 +15,41 @@ def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key")
+def local_secret_key() -> str:
+    """A random key kept in var/ for a development install, never a published one."""
+    path = BASE_DIR / "var" / "secret_key"
+    path.parent.mkdir(exist_ok=True)
+    try:
+        with open(path, "x") as fresh:
+            fresh.write(get_random_secret_key())
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DEBUG", False)
+# A development install: the embedded services (`scripts/services.py`) or no database
+# named at all. Anything else is treated as production.
+LOCAL_INSTALL = "DATABASE_URL" not in os.environ or env_bool("RIVANE_EMBEDDED_SERVICES", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not (DEBUG or LOCAL_INSTALL):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off and a DATABASE_URL, Rivane runs as "
+            "production and needs its own secret key."
+        )
+    SECRET_KEY = local_secret_key()
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+# Behind TLS (production default): secure cookies, HSTS and HTTPS redirects. The TLS
+# proxy in front must set X-Forwarded-Proto. Local installs serve plain HTTP.
+HTTPS = env_bool("RIVANE_HTTPS", not (DEBUG or LOCAL_INSTALL))
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+# /metrics is scraped over the internal network without TLS.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -26,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "simple_history",
+    "axes",
     "ledger",
     "payables",
     # Last: its post_migrate hook assigns the other apps' permissions to the roles.
@@ -43,7 +79,20 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "platform_integrity.problems.ApiBodyLimitMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Password logins (screens and admin) lock a username at one address after five
+# failures for fifteen minutes; attempts are kept in the database (django-axes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("RIVANE_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -135,6 +184,10 @@ CELERY_BEAT_SCHEDULE = {
 # The retry bound of the guarded unit of work (see platform_integrity/unit_of_work.py).
 RIVANE_MAX_CONFLICT_RETRIES = int(os.environ.get("RIVANE_MAX_CONFLICT_RETRIES", "8"))
 RIVANE_EVENT_STREAM = os.environ.get("RIVANE_EVENT_STREAM", "rivane:events")
+# How long an API token lives unless its issuer says otherwise (`issue_token --days`).
+RIVANE_TOKEN_TTL_DAYS = int(os.environ.get("RIVANE_TOKEN_TTL_DAYS", "90"))
+# Refused bearer tokens allowed per client address (DRF rate syntax), per web process.
+RIVANE_TOKEN_FAILURE_RATE = os.environ.get("RIVANE_TOKEN_FAILURE_RATE", "20/min")
 
 LOGGING = {
     "version": 1,

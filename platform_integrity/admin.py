@@ -5,6 +5,9 @@ Nothing here can be added, changed or deleted; the database refuses it for the a
 
 from django.contrib import admin
 
+from platform_integrity import tokens
+from platform_integrity.admin_bases import ReadOnlyAdmin, confirmed
+from platform_integrity.context import Actor
 from platform_integrity.models import (
     AccountBalance,
     ApiToken,
@@ -13,20 +16,6 @@ from platform_integrity.models import (
     IdempotencyKey,
     OutboxEvent,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditEvent)
@@ -72,8 +61,24 @@ class ContentionCounterAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ReadOnlyAdmin):
-    list_display = ["prefix", "user", "created_at", "revoked_at"]
+    list_display = ["prefix", "user", "created_at", "expires_at", "revoked_at", "revoked_reason"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "user__username"]
     exclude = ["key_hash"]
+    actions = ["revoke_tokens"]
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm(tokens.REVOKE)
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke_tokens(self, request, queryset):
+        actor = Actor.from_request(request, "ADMIN")
+
+        def revoke(token: ApiToken, reason: str) -> str:
+            tokens.token_revoke(actor, token_id=token.pk, reason=reason)
+            return f"{token.prefix}… revoked."
+
+        return confirmed(self, request, queryset, title="Revoke API tokens", run=revoke)
 
     def get_readonly_fields(self, request, obj=None):
         return [f for f in super().get_readonly_fields(request, obj) if f != "key_hash"]

@@ -1,11 +1,14 @@
 """Bearer tokens for the /v1/ API; only a SHA-256 of each token is stored."""
 
+import datetime
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from rest_framework import authentication, exceptions
+from django.utils import timezone
+from rest_framework import authentication, exceptions, throttling
 
 from platform_integrity.models import ApiToken
 
@@ -16,9 +19,16 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_token(user: AbstractBaseUser) -> str:
+def issue_token(user: AbstractBaseUser, days: int | None = None) -> str:
+    """A new token for `user`, valid for `days` (default `RIVANE_TOKEN_TTL_DAYS`)."""
+    lifetime = datetime.timedelta(days=days or settings.RIVANE_TOKEN_TTL_DAYS)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, key_hash=token_hash(raw), prefix=raw[:12])
+    ApiToken.objects.create(
+        user=user,
+        key_hash=token_hash(raw),
+        prefix=raw[:12],
+        expires_at=timezone.now() + lifetime,
+    )
     return raw
 
 
@@ -37,8 +47,33 @@ SELECT u.*, t.id AS token_id,
                                JOIN auth_user_groups ug ON ug.group_id = gp.group_id
                               WHERE ug.user_id = u.id)) AS permission_names
   FROM api_token t JOIN auth_user u ON u.id = t.user_id
- WHERE t.key_hash = %s AND t.revoked_at IS NULL
+ WHERE t.key_hash = %s AND t.revoked_at IS NULL AND t.expires_at > now()
 """
+
+
+class FailedTokenThrottle(throttling.SimpleRateThrottle):
+    """Counts refused tokens per client address; past the rate every token attempt
+    from that address is refused with 429 until the window moves on, valid or not,
+    so guessing learns nothing."""
+
+    def get_rate(self) -> str:
+        return settings.RIVANE_TOKEN_FAILURE_RATE
+
+    def get_cache_key(self, request, view) -> str:
+        return f"throttle_token_failures_{request.META.get('REMOTE_ADDR', '')}"
+
+    def exhausted(self, request) -> bool:
+        self.key = self.get_cache_key(request, None)
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return len(self.history) >= self.num_requests
+
+    def refused(self, request) -> None:
+        """Record one refused token."""
+        self.exhausted(request)
+        self.throttle_success()
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -50,10 +85,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+        throttle = FailedTokenThrottle()
+        if throttle.exhausted(request):
+            raise exceptions.Throttled(throttle.wait())
         raw = header[1].decode(errors="replace")
         user = next(iter(get_user_model().objects.raw(TOKEN_USER_SQL, [token_hash(raw)])), None)
         if user is None or not user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            throttle.refused(request)
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         # Django's ModelBackend reads this cache instead of querying permissions again.
         user._perm_cache = set(user.permission_names)
         return user, user.token_id

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed and serve Rivane locally (gunicorn + Celery worker + beat).
-# Uses the embedded PostgreSQL/Redis unless DATABASE_URL is already set.
+# `make run`: migrate, seed and serve Rivane (gunicorn + Celery worker + beat).
+# Uses the embedded PostgreSQL/Redis unless DATABASE_URL is already set. Only the
+# embedded install gets the demo company (and its published logins), unless
+# RIVANE_SEED_DEMO=1 asks for it; a named database is treated as production.
 # Ctrl-C (or SIGTERM) stops every child; if any child dies, the rest are stopped too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,12 @@ fi
 mkdir -p var
 
 "$BIN/python" manage.py migrate --noinput
-"$BIN/python" manage.py seed_demo
+if [ "${RIVANE_EMBEDDED_SERVICES:-0}" = 1 ] || [ "${RIVANE_SEED_DEMO:-0}" = 1 ]; then
+  "$BIN/python" manage.py seed_demo
+  logins="The demo logins were printed by seed_demo above."
+else
+  logins="No demo data was loaded (production database); create users with manage.py create_user."
+fi
 "$BIN/python" manage.py collectstatic --noinput
 
 # Ctrl-C may reach the children directly as well; the traps make sure each one
@@ -47,7 +54,7 @@ Rivane is starting (gunicorn, celery worker, celery beat). Ctrl-C stops all thre
   API docs    $base/v1/docs/
   API schema  $base/v1/schema/
   Metrics     $base/metrics
-The demo logins were printed by seed_demo above.
+$logins
 Embedded PostgreSQL/Redis keep running afterwards; \`make services-stop\` stops them.
 
 EOF

@@ -182,6 +182,8 @@ def main():
             database_url, redis_url = start_postgres(), start_redis()
             print(f"export DATABASE_URL={shlex.quote(database_url)}")
             print(f"export REDIS_URL={shlex.quote(redis_url)}")
+            # Tells the settings (and `make run`) this is a local install, not production.
+            print("export RIVANE_EMBEDDED_SERVICES=1")
         elif command == "stop":
             stop_redis()
             stop_postgres()

@@ -1,11 +1,14 @@
 """Shared fixtures: a USD entity with its chart of accounts and an open period,
 users for every role, and API clients authenticated with real bearer tokens."""
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from ledger import commands
@@ -29,6 +32,27 @@ CHART = [
     ("6100", "Travel", "EXPENSE"),
     ("7900", "Realized FX gain/loss", "EXPENSE"),
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def plain_http():
+    """Test servers speak plain HTTP whatever the database: CI names one, which the
+    settings otherwise treat as production behind TLS. Subprocesses inherit the env."""
+    os.environ["RIVANE_HTTPS"] = "0"
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        SECURE_HSTS_SECONDS=0,
+        SECURE_PROXY_SSL_HEADER=None,
+    ):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Refused-token counts live in the process cache; each test starts with none."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

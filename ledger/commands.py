@@ -1,5 +1,6 @@
 """The only writers of ledger records. Each command is one guarded unit of work."""
 
+import copy
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -362,11 +363,13 @@ ENTRY_QUEUE = "ledger.journal_entry"
 
 
 def _entry_ref(entry: JournalEntry) -> dict[str, Any]:
-    return coalescing.dump_row(entry)
+    return {"row": coalescing.dump_row(entry), "replayed": entry.replayed}
 
 
-def _entry_from_ref(row: dict[str, Any]) -> JournalEntry:
-    return coalescing.load_row(JournalEntry, row)
+def _entry_from_ref(ref: dict[str, Any]) -> JournalEntry:
+    entry = coalescing.load_row(JournalEntry, ref["row"])
+    entry.replayed = ref["replayed"]
+    return entry
 
 
 def _entry_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -459,7 +462,7 @@ def _create(
     external_id: str | None = None,
     submit: bool = False,
 ) -> JournalEntry:
-    """One create request; a replayed external_id returns the original entry.
+    """One create request; a replayed external_id returns the original with `replayed` set.
 
     With `submit`, the new entry is submitted in the same unit ("Save and submit"):
     it is written once, already posted or waiting for approval, never as a DRAFT
@@ -482,7 +485,10 @@ def _create(
     if external_id:
         existing = idempotency.recall(entity.id, "journal_entry", external_id, request)
         if existing:
-            return journal.created(existing) or JournalEntry.objects.get(pk=existing)
+            created = journal.created(existing)
+            original = copy.copy(created) if created else JournalEntry.objects.get(pk=existing)
+            original.replayed = True
+            return original
     period = journal.period(period_key) if (period_key := as_uuid(period_id)) else None
     if period is None:
         raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))

@@ -192,6 +192,9 @@ class JournalEntry(models.Model):
     void_reason = models.TextField(blank=True)
     history = history()
 
+    # Set by the create command when an idempotency key replays an earlier one.
+    replayed = False
+
     class Meta:
         db_table = "journal_entry"
         ordering = ["-created_at"]

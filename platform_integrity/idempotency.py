@@ -75,3 +75,8 @@ def request_key(headers: Mapping[str, str], external_id: str | None) -> str | No
             errors={HEADER: ["Not a usable key."]},
         )
     return key
+
+
+def replay_headers(created: Any) -> dict[str, str]:
+    """Tell a caller whose idempotency key replayed an earlier create."""
+    return {"Idempotent-Replayed": "true"} if created.replayed else {}

@@ -299,7 +299,11 @@ class JournalEntryListCreateApi(APIView):
         values["lines"] = parse_lines(values["lines"])
         values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         entry = commands.journal_entry_create(api_actor(request), **values)
-        return Response(journal_entry_body(entry), status=status.HTTP_201_CREATED)
+        return Response(
+            journal_entry_body(entry),
+            status=status.HTTP_201_CREATED,
+            headers=idempotency.replay_headers(entry),
+        )
 
 
 class JournalEntryDetailApi(APIView):

@@ -235,20 +235,7 @@ def test_same_key_same_body_replays_the_original(world, integration, name):
     assert keys(door) == 1
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            "journal-entries",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="journal_entry_create does not mark a replay, so the journal-entry "
-                "view cannot send Idempotent-Replayed (ledger/commands.py, not this door)",
-            ),
-        ),
-        *[name for name in DOORS if name != "journal-entries"],
-    ],
-)
+@pytest.mark.parametrize("name", list(DOORS))
 def test_a_replay_says_so_in_a_header(world, integration, name):
     door = DOORS[name]
     body = door.body(world)

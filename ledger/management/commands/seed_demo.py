@@ -204,13 +204,14 @@ def seed_entries(users: dict, us: Books, uk: Books, today: date) -> None:
         "Consulting invoice 1001",
         [us.line("1100", dr, 640_000), us.line("4000", cr, 640_000)],
     )
-    # A EUR expense paid from the USD bank: 900.00 EUR at 1.0850 = 976.50 USD.
+    # A EUR expense paid from the USD bank: 900.00 EUR at 1.0850 = 976.50 USD on both
+    # sides (an entry balances in each currency it is written in).
     _entry(
         alice,
         us,
         today,
         "Paris client visit",
-        [us.line("6200", dr, 90_000, "EUR"), us.line("1000", cr, 97_650)],
+        [us.line("6200", dr, 90_000, "EUR"), us.line("1000", cr, 90_000, "EUR")],
     )
     _entry(
         alice,

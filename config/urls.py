@@ -7,6 +7,9 @@ from platform_integrity import api as platform_api
 from platform_integrity import problems
 from platform_integrity.metrics import metrics_view
 
+admin.site.site_header = admin.site.site_title = "Rivane back office"
+admin.site.index_title = "Controllers' administration"
+
 v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

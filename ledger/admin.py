@@ -11,7 +11,12 @@ from ledger import commands, money
 from ledger.forms import explain
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
 from ledger.templatetags.ledger_format import format_major
-from platform_integrity.admin_bases import ReadOnlyHistoryAdmin, ViewOnlyAdmin, confirmed
+from platform_integrity.admin_bases import (
+    ReadOnlyHistoryAdmin,
+    ReadOnlyInline,
+    ViewOnlyAdmin,
+    confirmed,
+)
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError
 
@@ -285,7 +290,7 @@ class FxRateAdmin(CommandAdmin):
 # Journal entries (read-only) --------------------------------------------------------
 
 
-class JournalEntryLineInline(admin.TabularInline):
+class JournalEntryLineInline(ReadOnlyInline):
     model = JournalEntryLine
     fields = [
         "line_no",
@@ -298,14 +303,6 @@ class JournalEntryLineInline(admin.TabularInline):
         "memo",
     ]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request, obj=None) -> bool:
         # Lines are part of the entry: whoever may view the entry may view its lines.

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponseRedirect
 from ledger import commands, money
 from ledger.forms import explain
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from ledger.templatetags.ledger_format import format_major
 from platform_integrity.admin_bases import (
     ReadOnlyHistoryAdmin,
     ReadOnlyInline,
@@ -76,7 +75,7 @@ class EntityAdminForm(forms.ModelForm):
         instance = self.instance
         if instance.pk and instance.functional_currency:
             self.initial["approval_threshold"] = Decimal(
-                format_major(
+                money.format_major(
                     instance.approval_threshold_minor, instance.functional_currency
                 ).replace(",", "")
             )
@@ -120,7 +119,7 @@ class EntityAdmin(CommandAdmin):
 
     @admin.display(description="Approval threshold")
     def threshold(self, obj: Entity) -> str:
-        amount = format_major(obj.approval_threshold_minor, obj.functional_currency)
+        amount = money.format_major(obj.approval_threshold_minor, obj.functional_currency)
         return f"{amount} {obj.functional_currency}"
 
     def get_fields(self, request, obj=None):
@@ -177,9 +176,7 @@ class AccountAdmin(CommandAdmin):
         balance = getattr(obj, "balance", None)
         if balance is None:
             return "—"
-        return (
-            f"{format_major(balance.balance_minor, balance.currency_code)} {balance.currency_code}"
-        )
+        return money.format_money(balance.balance_minor, balance.currency_code)
 
     def get_fields(self, request, obj=None):
         return ["entity", "code", "name", "type"] + (["active"] if obj else [])

@@ -4,7 +4,6 @@ Every rule about entries (balance, accounts, periods, rates) is decided by
 `ledger.commands`; these forms only turn "1,250.00 USD" into 125000 minor units.
 """
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import uuid4
 
@@ -14,7 +13,6 @@ from ledger import money
 from ledger.errors import JournalEntryImbalanced, UnknownCurrency
 from ledger.models import MAX_LINES_PER_ENTRY, Entity, JournalEntry, JournalEntryLine, Period
 from ledger.posting import LineInput
-from ledger.templatetags.ledger_format import format_major
 from platform_integrity.errors import DomainError, IdempotencyKeyReused
 
 Direction = JournalEntryLine.Direction
@@ -46,19 +44,11 @@ class JournalEntryForm(forms.Form):
         }
 
 
-class AmountField(forms.DecimalField):
-    """A decimal in major units; accountants type thousands separators ("12,500.00")."""
-
-    def to_python(self, value):
-        if isinstance(value, str):
-            value = value.replace(",", "").replace(" ", "")
-        return super().to_python(value)
-
-
 class JournalLineForm(forms.Form):
     account = forms.UUIDField(error_messages={"required": "Choose an account."})
     direction = forms.ChoiceField(choices=Direction.choices)
-    amount = AmountField(max_digits=22, error_messages={"required": "Enter an amount."})
+    # Major units as typed ("12,500.00"); parsed against the line's currency in clean().
+    amount = forms.CharField(max_length=40, error_messages={"required": "Enter an amount."})
     currency = forms.CharField(max_length=3, min_length=3)
     memo = forms.CharField(required=False, max_length=500)
 
@@ -80,16 +70,9 @@ class JournalLineForm(forms.Form):
         if amount is None or currency is None:
             return data
         try:
-            minor = amount.scaleb(money.exponent(currency))
-        except InvalidOperation:
-            minor = Decimal("NaN")
-        if not minor.is_finite() or minor != minor.to_integral_value():
-            self.add_error(
-                "amount",
-                f"{currency} amounts have at most {money.exponent(currency)} decimal places.",
-            )
-        else:
-            data["amount_minor"] = int(minor)
+            data["amount_minor"] = money.parse_major(amount, currency)
+        except money.AmountInvalid as err:
+            self.add_error("amount", str(err))
         return data
 
     def line_input(self) -> LineInput:
@@ -143,9 +126,9 @@ def explain(err: DomainError) -> str:
         currency = err.extra["currency_code"]
         debit, credit = err.extra["total_debit_minor"], err.extra["total_credit_minor"]
         return (
-            f"The entry does not balance: debits total {format_major(debit, currency)} "
-            f"{currency} and credits total {format_major(credit, currency)} {currency}, "
-            f"a difference of {format_major(abs(debit - credit), currency)} {currency}. "
+            f"The entry does not balance: debits total {money.format_major(debit, currency)} "
+            f"{currency} and credits total {money.format_major(credit, currency)} {currency}, "
+            f"a difference of {money.format_major(abs(debit - credit), currency)} {currency}. "
             "Nothing was saved."
         )
     if isinstance(err, IdempotencyKeyReused):

@@ -8,8 +8,6 @@ from django_fsm import FSMField, transition
 from platform_integrity.history import history
 
 MAX_LINES_PER_ENTRY = 10_000
-# Amounts are bigint columns: every amount, and every total of an entry, fits in one.
-MAX_MINOR = 2**63 - 1
 
 
 class Entity(models.Model):

@@ -1,6 +1,7 @@
 """Currencies (ISO 4217 exponents from the iso4217 package) and conversion at spot."""
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -8,6 +9,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from iso4217 import Currency
 
 from ledger.errors import FxRateMissing, UnknownCurrency
+
+MAX_MINOR = 2**63 - 1  # what a bigint column holds
+
+# What people type: "1250", "1250.00", "12,500.00" (ASCII digits only, commas in
+# groups of three). Exponents, underscores, other scripts' digits are not amounts.
+MAJOR_AMOUNT = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
 
 
 @functools.cache
@@ -21,6 +28,41 @@ def exponent(code: str) -> int:
             f"{code!r} is not an ISO 4217 currency with minor units.", currency=code
         )
     return digits
+
+
+class AmountInvalid(ValueError):
+    """Text that is not an amount of the currency; the message says why, for a form."""
+
+
+def parse_major(text: str, currency: str) -> int:
+    """ "12,500.00", "USD" -> 1250000 minor units; refuses what is not a plain
+    non-negative decimal, more decimals than the currency has, or more than a bigint."""
+    digits = exponent(currency)
+    cleaned = text.strip()
+    if not MAJOR_AMOUNT.fullmatch(cleaned):
+        example = format_major(1250 * 10**digits, currency)
+        raise AmountInvalid(f"Enter an amount in {currency}, such as {example}.")
+    minor = Decimal(cleaned.replace(",", "")).scaleb(digits)
+    if minor != minor.to_integral_value():
+        raise AmountInvalid(f"{currency} amounts have at most {digits} decimal places.")
+    if minor > MAX_MINOR:
+        raise AmountInvalid(f"Must be at most {format_major(MAX_MINOR, currency)} {currency}.")
+    return int(minor)
+
+
+def format_major(amount_minor: int | None, currency: str) -> str:
+    """12345, "USD" -> "123.45"; JPY has no decimals, BHD three."""
+    if amount_minor is None:
+        return ""
+    digits = exponent(currency)
+    return f"{Decimal(amount_minor).scaleb(-digits):,.{digits}f}"
+
+
+def format_money(amount_minor: int | None, currency: str) -> str:
+    """12345, "USD" -> "123.45 USD", as every screen and admin page shows an amount."""
+    if amount_minor is None:
+        return ""
+    return f"{format_major(amount_minor, currency)} {currency}"
 
 
 def is_currency(code: str) -> bool:

@@ -31,7 +31,6 @@ from ledger.errors import (
 )
 from ledger.models import (
     MAX_LINES_PER_ENTRY,
-    MAX_MINOR,
     Account,
     Entity,
     JournalEntry,
@@ -126,12 +125,12 @@ def build_lines(
         raise AmountNotPositive(
             "Every line amount must be greater than zero.", lines=non_positive[:50]
         )
-    too_large = [i for i, line in enumerate(lines) if line.amount_minor > MAX_MINOR]
+    too_large = [i for i, line in enumerate(lines) if line.amount_minor > money.MAX_MINOR]
     if too_large:
         raise AmountOutOfRange(
-            f"A line amount can be at most {MAX_MINOR} minor units.",
+            f"A line amount can be at most {money.MAX_MINOR} minor units.",
             lines=too_large[:50],
-            max_minor=MAX_MINOR,
+            max_minor=money.MAX_MINOR,
         )
     for code in {line.currency_code for line in lines} | {entity.functional_currency}:
         money.exponent(code)
@@ -174,11 +173,11 @@ def build_lines(
         allocation = money.allocate([exact[i] for i in indexes])
         allocated.update(zip(indexes, allocation.amounts, strict=True))
         totals[direction] = allocation.total
-    if totals[DEBIT] > MAX_MINOR:
+    if totals[DEBIT] > money.MAX_MINOR:
         raise AmountOutOfRange(
             f"The entry's {functional} total does not fit in a ledger amount "
-            f"(at most {MAX_MINOR} minor units).",
-            max_minor=MAX_MINOR,
+            f"(at most {money.MAX_MINOR} minor units).",
+            max_minor=money.MAX_MINOR,
         )
     if totals[DEBIT] != totals[CREDIT]:
         raise JournalEntryImbalanced(
@@ -228,12 +227,12 @@ def _check_balanced_per_currency(lines: list[LineInput]) -> None:
         if line.functional_amount_minor is None:
             sides[line.currency_code][line.direction] += line.amount_minor
     for code, total in sorted(sides.items()):
-        if max(total.values()) > MAX_MINOR:
+        if max(total.values()) > money.MAX_MINOR:
             raise AmountOutOfRange(
                 f"The entry's {code} lines add up to more than a ledger amount can hold "
-                f"({MAX_MINOR} minor units).",
+                f"({money.MAX_MINOR} minor units).",
                 currency_code=code,
-                max_minor=MAX_MINOR,
+                max_minor=money.MAX_MINOR,
             )
         if total[DEBIT] != total[CREDIT]:
             raise JournalEntryImbalanced(

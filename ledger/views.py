@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ledger import commands, rules, selectors
+from ledger import commands, money, rules, selectors
 from ledger.forms import (
     JournalEntryFilterForm,
     JournalEntryForm,
@@ -24,7 +24,6 @@ from ledger.forms import (
     show_command_error,
 )
 from ledger.models import Account, Entity, JournalEntry, JournalEntryLine, Period
-from ledger.templatetags.ledger_format import format_major
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, IdempotencyKeyReused
 from platform_integrity.models import AuditEvent
@@ -175,7 +174,7 @@ def _submit_and_redirect(request: HttpRequest, actor: Actor, entry: JournalEntry
 
 def _submitted_message(entry: JournalEntry) -> str:
     if entry.status == Status.PENDING_APPROVAL:
-        threshold = format_major(
+        threshold = money.format_major(
             entry.entity.approval_threshold_minor, entry.functional_currency_code
         )
         return (

@@ -19,7 +19,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from ledger import money
-from ledger.models import MAX_MINOR, Entity, JournalEntry, JournalEntryLine
+from ledger.models import Entity, JournalEntry, JournalEntryLine
 from ledger.posting import (
     Journal,
     entities_with_accounts,
@@ -166,12 +166,12 @@ def _validate_bill(
     non_positive = [i for i, line in enumerate(lines) if line["amount_minor"] <= 0]
     if non_positive:
         raise BillInvalid("Every line amount must be greater than zero.", lines=non_positive[:50])
-    if sum(line["amount_minor"] for line in lines) > MAX_MINOR:
+    if sum(line["amount_minor"] for line in lines) > money.MAX_MINOR:
         raise BillInvalid(
             f"The bill's lines add up to more than a ledger amount can hold "
-            f"({MAX_MINOR} minor units).",
+            f"({money.MAX_MINOR} minor units).",
             field="lines",
-            max_minor=MAX_MINOR,
+            max_minor=money.MAX_MINOR,
         )
     if Bill.objects.filter(vendor=vendor, number=number).exists():
         raise BillNumberTaken(

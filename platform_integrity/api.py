@@ -6,11 +6,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from platform_integrity.filters import MAX_PAGE, query
 from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
 from platform_integrity.roles import has_perm
 from platform_integrity.schema import object_schema
-
-MAX_PAGE = 500
 
 EVENT_FEED_FIELDS = {
     "events": inline_serializer(
@@ -86,9 +85,7 @@ class AuditEventListApi(APIView):
         FilterSerializer,
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = dict(filters.validated_data)
+        params = query(self.FilterSerializer, request)
         limit = params.pop("limit")
         after = params.pop("after", None)
         rows = AuditEvent.objects.filter(**params).order_by("id")
@@ -113,13 +110,10 @@ class EventFeedApi(APIView):
 
     @object_schema("EventFeed", EVENT_FEED_FIELDS, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        after = filters.validated_data["after"]
+        filters = query(self.FilterSerializer, request)
+        after = filters["after"]
         page = list(
-            OutboxEvent.objects.filter(position__gt=after).order_by("position")[
-                : filters.validated_data["limit"]
-            ]
+            OutboxEvent.objects.filter(position__gt=after).order_by("position")[: filters["limit"]]
         )
         return Response(
             {
@@ -143,8 +137,7 @@ class ContentionApi(APIView):
 
     @object_schema("Contention", CONTENTION_FIELDS, LimitSerializer)
     def get(self, request):
-        filters = LimitSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query(LimitSerializer, request)
         rows = ContentionCounter.objects.order_by(F("retries").desc(), "table_name", "row_id")
         return Response(
             {
@@ -156,7 +149,7 @@ class ContentionApi(APIView):
                         "retry_exhaustions": r.exhausted,
                         "last_seen_at": r.last_seen_at,
                     }
-                    for r in rows[: filters.validated_data["limit"]]
+                    for r in rows[: filters["limit"]]
                 ]
             }
         )

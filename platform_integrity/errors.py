@@ -42,6 +42,12 @@ class ValidationFailed(DomainError):
     title = "Invalid request"
 
 
+class InvalidQuery(DomainError):
+    code = "validation_error"
+    status = 400
+    title = "Invalid query parameters"
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

@@ -6,10 +6,53 @@ from uuid import UUID
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
+from ledger.models import (
+    Account,
+    Entity,
+    FxRate,
+    JournalEntry,
+    JournalEntryLine,
+    Period,
+)
+from ledger.money import MAX_MINOR
 from ledger.posting import LineInput
 
 LINE_DIRECTIONS = {"DEBIT", "CREDIT"}
+LINE_MEMO_MAX = 500
+EXTERNAL_ID_MAX = 255
+# Dimension tags are a flat object of a few short labels (department, project, ...).
+TAGS_MAX = 20
+TAG_KEY_MAX = 64
+TAG_VALUE_MAX = 200
+
+
+def text_problem(value: Any, max_length: int) -> str | None:
+    """Why `value` is not text a line can store, or None."""
+    if not isinstance(value, str):
+        return "Must be text."
+    if len(value) > max_length:
+        return f"Must be at most {max_length} characters."
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    return None
+
+
+def tags_problem(tags: Any) -> str | None:
+    """Why `tags` are not a flat object of short labels, or None."""
+    if not isinstance(tags, dict):
+        return "Must be an object."
+    if len(tags) > TAGS_MAX:
+        return f"At most {TAGS_MAX} tags."
+    for key, value in tags.items():
+        if problem := text_problem(key, TAG_KEY_MAX):
+            return f"Tag name: {problem}"
+        if isinstance(value, (dict, list)):
+            return f"Tag {key}: must be text, a number or true/false."
+        if isinstance(value, str) and (problem := text_problem(value, TAG_VALUE_MAX)):
+            return f"Tag {key}: {problem}"
+        if isinstance(value, int) and not -MAX_MINOR <= value <= MAX_MINOR:
+            return f"Tag {key}: number out of range."
+    return None
 
 
 def parse_lines(raw: Any) -> list[LineInput]:
@@ -35,6 +78,8 @@ def parse_lines(raw: Any) -> list[LineInput]:
         amount = item.get("amount_minor")
         if not isinstance(amount, int) or isinstance(amount, bool):
             problems["amount_minor"] = ["An integer amount in minor units is required."]
+        elif not -MAX_MINOR <= amount <= MAX_MINOR:
+            problems["amount_minor"] = [f"Must be within ±{MAX_MINOR} minor units."]
         currency = item.get("currency_code")
         if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
             problems["currency_code"] = ["A three-letter ISO 4217 code is required."]
@@ -42,14 +87,14 @@ def parse_lines(raw: Any) -> list[LineInput]:
         if direction not in LINE_DIRECTIONS:
             problems["direction"] = ['Must be "DEBIT" or "CREDIT".']
         tags = item.get("dimension_tags") or {}
-        if not isinstance(tags, dict):
-            problems["dimension_tags"] = ["Must be an object."]
+        if problem := tags_problem(tags):
+            problems["dimension_tags"] = [problem]
         memo = item.get("memo") or ""
-        if not isinstance(memo, str) or len(memo) > 500:
-            problems["memo"] = ["Must be text of at most 500 characters."]
+        if problem := text_problem(memo, LINE_MEMO_MAX):
+            problems["memo"] = [problem]
         external_id = item.get("external_id")
-        if external_id is not None and not isinstance(external_id, str):
-            problems["external_id"] = ["Must be a string."]
+        if external_id is not None and (problem := text_problem(external_id, EXTERNAL_ID_MAX)):
+            problems["external_id"] = [problem]
         if problems:
             errors[str(index)] = problems
             continue

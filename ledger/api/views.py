@@ -22,11 +22,17 @@ from ledger.api.serializers import (
     parse_lines,
 )
 from ledger.models import Account, Entity, FxRate, JournalEntry, Period
+from ledger.money import MAX_MINOR
 from platform_integrity import idempotency, reads
 from platform_integrity.context import Actor
+from platform_integrity.filters import PageSerializer, query
 from platform_integrity.models import AccountBalance
 from platform_integrity.roles import has_perm
 from platform_integrity.schema import list_schema, object_schema
+
+# What a finance team writes in an entry's memo or a reason, with room to spare.
+MEMO_MAX = 1000
+REASON_MAX = 1000
 
 MANAGE = has_perm("ledger.manage_entity")
 
@@ -39,7 +45,9 @@ class EntityListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         functional_currency = serializers.CharField(min_length=3, max_length=3)
-        approval_threshold_minor = serializers.IntegerField(min_value=0, default=0)
+        approval_threshold_minor = serializers.IntegerField(
+            min_value=0, max_value=MAX_MINOR, default=0
+        )
 
     def get_permissions(self):
         perm = "ledger.manage_entity" if self.request.method == "POST" else "ledger.view_entity"
@@ -61,7 +69,9 @@ class EntityListCreateApi(APIView):
 
 class EntityDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
-        approval_threshold_minor = serializers.IntegerField(min_value=0, required=False)
+        approval_threshold_minor = serializers.IntegerField(
+            min_value=0, max_value=MAX_MINOR, required=False
+        )
         ap_control_account_id = serializers.UUIDField(required=False)
         bank_account_id = serializers.UUIDField(required=False)
         fx_gain_loss_account_id = serializers.UUIDField(required=False)
@@ -94,9 +104,8 @@ class TrialBalanceApi(APIView):
     @object_schema("TrialBalance", TRIAL_BALANCE_FIELDS, FilterSerializer)
     def get(self, request, entity_id):
         entity = get_object_or_404(Entity, pk=entity_id)
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        as_of = filters.validated_data.get("as_of")
+        filters = query(self.FilterSerializer, request)
+        as_of = filters.get("as_of")
         # As of today or later the running balances are the answer as they stand.
         historical = as_of if as_of is not None and as_of < date.today() else None
         report = selectors.trial_balance(entity, historical)
@@ -120,11 +129,10 @@ class AccountListCreateApi(APIView):
 
     @list_schema("AccountList", AccountOutput, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query(self.FilterSerializer, request)
         accounts = Account.objects.all()
-        if "entity_id" in filters.validated_data:
-            accounts = accounts.filter(entity_id=filters.validated_data["entity_id"])
+        if "entity_id" in filters:
+            accounts = accounts.filter(entity_id=filters["entity_id"])
         return Response({"results": AccountOutput(accounts, many=True).data})
 
     @extend_schema(request=InputSerializer, responses={201: AccountOutput})
@@ -182,11 +190,10 @@ class PeriodListCreateApi(APIView):
 
     @list_schema("PeriodList", PeriodOutput, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query(self.FilterSerializer, request)
         periods = Period.objects.all()
-        if "entity_id" in filters.validated_data:
-            periods = periods.filter(entity_id=filters.validated_data["entity_id"])
+        if "entity_id" in filters:
+            periods = periods.filter(entity_id=filters["entity_id"])
         return Response({"results": PeriodOutput(periods, many=True).data})
 
     @extend_schema(request=InputSerializer, responses={201: PeriodOutput})
@@ -257,7 +264,9 @@ class JournalEntryListCreateApi(APIView):
         entity_id = serializers.UUIDField()
         period_id = serializers.UUIDField()
         posting_date = serializers.DateField()
-        memo = serializers.CharField(allow_blank=True, required=False, default="")
+        memo = serializers.CharField(
+            max_length=MEMO_MAX, allow_blank=True, required=False, default=""
+        )
         external_id = serializers.CharField(
             max_length=255, required=False, allow_null=True, allow_blank=True
         )
@@ -269,10 +278,9 @@ class JournalEntryListCreateApi(APIView):
             "above the entity's threshold.",
         )
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageSerializer):
         entity_id = serializers.UUIDField(required=False)
         status = serializers.ChoiceField(choices=JournalEntry.Status.choices, required=False)
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
 
     def get_permissions(self):
         perm = (
@@ -284,11 +292,9 @@ class JournalEntryListCreateApi(APIView):
 
     @list_schema("JournalEntryList", JournalEntryOutput, FilterSerializer)
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        values = dict(filters.validated_data)
-        limit = values.pop("limit")
-        entries = selectors.journal_entry_list(**values)[:limit]
+        filters = query(self.FilterSerializer, request)
+        limit, offset = filters.pop("limit"), filters.pop("offset")
+        entries = selectors.journal_entry_list(**filters)[offset : offset + limit]
         return Response({"results": JournalEntryOutput(entries, many=True).data})
 
     @extend_schema(request=InputSerializer, responses={201: JournalEntryOutput})
@@ -308,7 +314,7 @@ class JournalEntryListCreateApi(APIView):
 
 class JournalEntryDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
-        memo = serializers.CharField(allow_blank=True, required=False)
+        memo = serializers.CharField(max_length=MEMO_MAX, allow_blank=True, required=False)
         posting_date = serializers.DateField(required=False)
         lines = serializers.JSONField(required=False)
 
@@ -380,14 +386,14 @@ class JournalEntryRejectApi(JournalEntryActionApi):
 
     class InputSerializer(serializers.Serializer):
         reason_code = serializers.CharField(max_length=64)
-        reason = serializers.CharField(max_length=2000)
+        reason = serializers.CharField(max_length=REASON_MAX)
 
 
 class JournalEntryVoidApi(JournalEntryActionApi):
     command = commands.journal_entry_void
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=2000, required=False, default="")
+        reason = serializers.CharField(max_length=REASON_MAX, required=False, default="")
 
 
 class JournalEntryReverseApi(JournalEntryActionApi):
@@ -396,7 +402,9 @@ class JournalEntryReverseApi(JournalEntryActionApi):
     class InputSerializer(serializers.Serializer):
         posting_date = serializers.DateField()
         period_id = serializers.UUIDField()
-        memo = serializers.CharField(required=False, allow_blank=True, default="")
+        memo = serializers.CharField(
+            max_length=MEMO_MAX, required=False, allow_blank=True, default=""
+        )
 
     def post(self, request, entry_id):
         response = super().post(request, entry_id)

@@ -1,7 +1,5 @@
 """Presentation of money on the screens: minor units shown in major units."""
 
-from decimal import Decimal
-
 from django import template
 
 from ledger import money
@@ -9,17 +7,9 @@ from ledger import money
 register = template.Library()
 
 
-def format_major(amount_minor: int | None, currency: str) -> str:
-    """12345, "USD" -> "123.45"; JPY has no decimals, BHD three."""
-    if amount_minor is None:
-        return ""
-    digits = money.exponent(currency)
-    return f"{Decimal(amount_minor).scaleb(-digits):,.{digits}f}"
-
-
 @register.filter
 def major(amount_minor: int | None, currency: str) -> str:
-    return format_major(amount_minor, currency)
+    return money.format_major(amount_minor, currency)
 
 
 @register.filter

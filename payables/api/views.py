@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ledger.money import MAX_MINOR
 from payables import commands, selectors, tasks
 from payables.api.serializers import (
     BillOutput,
@@ -21,10 +22,10 @@ from payables.models import Bill, Payment, PaymentRun
 from platform_integrity import idempotency
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
+from platform_integrity.filters import PageSerializer, query
 from platform_integrity.roles import has_perm
 from platform_integrity.schema import list_schema
 
-MAX_MINOR = 2**63 - 1
 MAX_PAGE = 500
 MAX_RUN_ITEMS = 1000
 API_CHANNELS = ("API", "SYNC", "BATCH")
@@ -43,16 +44,9 @@ def _perms(request, *, read: str, write: str):
     return [has_perm(read if request.method == "GET" else write)()]
 
 
-class PageSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
-    offset = serializers.IntegerField(min_value=0, default=0)
-
-
 def _list(request, filter_class, select, output) -> Response:
     """A filtered page of `select(**filters)`, as `{"results": [...]}`."""
-    filters = filter_class(data=request.query_params)
-    filters.is_valid(raise_exception=True)
-    params = dict(filters.validated_data)
+    params = query(filter_class, request)
     limit, offset = params.pop("limit"), params.pop("offset")
     return Response({"results": output(select(**params)[offset : offset + limit], many=True).data})
 
@@ -181,7 +175,9 @@ class PaymentListCreateApi(APIView):
         external_id = serializers.CharField(
             max_length=255, required=False, allow_null=True, allow_blank=False
         )
-        expected_version = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        expected_version = serializers.IntegerField(
+            min_value=0, max_value=MAX_MINOR, required=False, allow_null=True
+        )
         post = serializers.BooleanField(default=False)
 
     class FilterSerializer(PageSerializer):

@@ -26,8 +26,12 @@ PRODUCTION = {
 }
 
 
+# What the test run sets for itself and a production process never has.
+TEST_ONLY_ENV = {"SECRET_KEY", "RIVANE_HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "RIVANE_HTTPS"}}
+    clean = {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,

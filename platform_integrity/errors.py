@@ -65,14 +65,29 @@ class IdempotencyKeyReused(DomainError):
     title = "Idempotency key reused with a different request"
 
 
-class ConcurrencyRetryExhausted(DomainError):
-    code = "concurrency_retry_exhausted"
+class RetryLater(DomainError):
+    """Nothing was done, or an idempotency key replays it: the caller may send it again."""
+
     status = 503
-    title = "Too much contention, try again"
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.extra.get("retry_after_seconds", 1))}
+
+
+class ConcurrencyRetryExhausted(RetryLater):
+    code = "concurrency_retry_exhausted"
+    title = "Too much contention, try again"
+
+
+class LockTimeout(RetryLater):
+    code = "lock_timeout"
+    title = "A record is held by another transaction, try again"
+
+
+class DatabaseUnavailable(RetryLater):
+    code = "database_unavailable"
+    title = "The database connection was lost, try again"
 
 
 class NestedUnitOfWork(RuntimeError):

@@ -44,7 +44,6 @@ from platform_integrity.unit_of_work import current
 
 DEBIT = JournalEntryLine.Direction.DEBIT
 CREDIT = JournalEntryLine.Direction.CREDIT
-INSERT_BATCH = 2000
 ROLE_ACCOUNTS = ("ap_control_account", "bank_account", "fx_gain_loss_account")
 
 
@@ -301,9 +300,11 @@ def load_accounts(ids: set[UUID]) -> dict[UUID, Account]:
 
 
 def save_lines(entry: JournalEntry, rows: list[JournalEntryLine]) -> None:
+    """Insert an entry's lines in one statement: the database checks each statement
+    leaves the entry balanced (ledger migration 0009)."""
     for row in rows:
         row.journal_entry = entry
-    JournalEntryLine.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+    bulk.insert(rows, read_ids=False)
     entry.line_count = len(rows)
     entry.total_debit_minor = sum(r.functional_amount_minor for r in rows if r.direction == DEBIT)
 

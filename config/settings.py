@@ -183,6 +183,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # The retry bound of the guarded unit of work (see platform_integrity/unit_of_work.py).
 RIVANE_MAX_CONFLICT_RETRIES = int(os.environ.get("RIVANE_MAX_CONFLICT_RETRIES", "8"))
+# Bounds on every wait of a unit of work, in milliseconds: its entity's turn, a row
+# lock, one statement (an idle transaction is ended after three statement bounds).
+RIVANE_TURN_TIMEOUT_MS = int(os.environ.get("RIVANE_TURN_TIMEOUT_MS", "5000"))
+RIVANE_LOCK_TIMEOUT_MS = int(os.environ.get("RIVANE_LOCK_TIMEOUT_MS", "2000"))
+RIVANE_STATEMENT_TIMEOUT_MS = int(os.environ.get("RIVANE_STATEMENT_TIMEOUT_MS", "10000"))
 RIVANE_EVENT_STREAM = os.environ.get("RIVANE_EVENT_STREAM", "rivane:events")
 # How long an API token lives unless its issuer says otherwise (`issue_token --days`).
 RIVANE_TOKEN_TTL_DAYS = int(os.environ.get("RIVANE_TOKEN_TTL_DAYS", "90"))

@@ -64,9 +64,15 @@ class Books:
 
 @functools.cache
 def bench_user():
-    """One lookup per writer process: the baseline does no user lookup either."""
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    return user
+    """One lookup per writer process: the baseline does no user lookup either. The bench
+    sets its books up and pays through the same permission checks as anyone, so its
+    user holds every role."""
+    from platform_integrity.accounts import user_with_role
+    from platform_integrity.roles import ROLES
+
+    for role in ROLES:
+        user = user_with_role("bench", role)
+    return get_user_model().objects.get(pk=user.pk)
 
 
 def make_books(name: str, *, bills: int = 0) -> Books:

@@ -176,7 +176,7 @@ class AccountBalance(models.Model):
 
 
 class QueuedCommand(models.Model):
-    """A command call waiting for its entity's lock, so the holder can run it in its batch.
+    """A command call waiting for its entity's turn, so the holder can run it in its batch.
 
     Rows live for the length of one call (see `platform_integrity.coalescing`).
     The table is UNLOGGED: a queued call is not money, and a crash takes its
@@ -184,7 +184,8 @@ class QueuedCommand(models.Model):
     transaction of the change it describes.
     """
 
-    id = models.BigAutoField(primary_key=True)
+    # Chosen by the caller, which must know it to withdraw the call if its wait fails.
+    id = models.BigIntegerField(primary_key=True)
     chain = models.CharField(max_length=64)
     command = models.CharField(max_length=64)
     # The caller's user, by id: no foreign key, so queueing locks no user row.

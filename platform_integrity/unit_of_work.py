@@ -4,27 +4,31 @@ A command decorated with `@command(...)`:
 
 1. refuses to run inside another transaction (it owns the outermost, durable
    atomic block, so two commands can never be merged by accident);
-2. takes a session-level advisory lock on its chain key (the entity it writes
-   to) *before* BEGIN. Writers of one entity's hot rows therefore queue before
-   their snapshot is taken: each one starts after the previous one committed,
-   so the SERIALIZABLE transaction that follows sees fresh rows instead of
-   failing with 40001 and retrying — that retry storm is what makes the naive
-   "SERIALIZABLE + SELECT FOR UPDATE" design collapse at 16+ writers. The same
-   lock orders the entity's audit hash chain. A shared gate beside it lets a
-   unit that did conflict retry alone (see `Serialization`);
-3. runs the command at SERIALIZABLE, where it still locks every parent row it
-   changes through `locks.lock_rows` (fixed table order, ids ascending);
-4. re-runs the whole command on 40001 / 40P01 with bounded, jittered
+2. runs at SERIALIZABLE and takes its entity's turn (`platform_integrity.turns`)
+   as its first statement: one unit of work writes an entity's rows at a time,
+   and the turn orders the entity's audit hash chain. When the turn is busy the
+   unit waits for it on a second connection and starts afresh once it has it,
+   so its snapshot follows the previous holder's commit: hot rows do not fail
+   with 40001 and retry. Every lock is transaction-scoped: nothing outlives a
+   transaction, whatever ends it, and a pooler may share the connections;
+3. still locks every parent row it changes through `locks.lock_rows` (fixed
+   table order, ids ascending);
+4. bounds every wait: the turn (`RIVANE_TURN_TIMEOUT_MS`), row locks
+   (`lock_timeout`), statements (`statement_timeout`) and idle transactions;
+   a unit that waited too long answers 503 `lock_timeout` with Retry-After;
+5. re-runs the whole command on 40001 / 40P01 with bounded, jittered
    exponential backoff, counting each retry against the rows it was locking;
    past `RIVANE_MAX_CONFLICT_RETRIES` it raises `ConcurrencyRetryExhausted`
-   (503 with Retry-After);
-5. on a `DomainError`, after the rollback, writes the REJECTED audit row (and
+   (503 with Retry-After). A connection lost before COMMIT is retried the same
+   way on a new one; lost during COMMIT, the outcome is unknown and the caller
+   gets 503 `database_unavailable` (its idempotency key replays it);
+6. on a `DomainError`, after the rollback, writes the REJECTED audit row (and
    the error's rejection event) in a transaction of its own, so the rejection
    survives while nothing of the attempt does.
 
 A command declared with `coalesce=` takes a list of requests instead: calls for
-one entity that queue behind its lock are run together, in one unit of work, by
-whoever holds the lock (`platform_integrity.coalescing`). Such a command answers
+one entity that queue behind its turn are run together, in one unit of work, by
+whoever gets it (`platform_integrity.coalescing`). Such a command answers
 each request on its own — its result or its `DomainError` — writes nothing for
 a rejected one, and the unit records each rejection in the same transaction.
 
@@ -36,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -44,14 +47,23 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
+import psycopg
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
-from platform_integrity import bulk, contention
+from platform_integrity import bulk, contention, turns
 from platform_integrity.context import Actor
-from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError, NestedUnitOfWork
+from platform_integrity.errors import (
+    ConcurrencyRetryExhausted,
+    DatabaseUnavailable,
+    DomainError,
+    LockTimeout,
+    NestedUnitOfWork,
+)
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
+# Waits that hit a bound: a row lock (lock_timeout), a statement, a cancel.
+TIMEOUT_SQLSTATES = {"55P03", "57014"}
 # A sequential scan takes a relation-level SIRead lock, so under SERIALIZABLE it
 # conflicts with every concurrent writer of that table, whichever entity it
 # writes to (the PostgreSQL manual's advice: encourage index scans). Small
@@ -59,11 +71,14 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}
 # A command's statements are prepared (settings: `prepare_threshold`) and look rows
 # up by key, so one plan fits every call: planning each call anew (PostgreSQL's
 # default for prepared statements whose estimates vary with the parameters) was
-# about a tenth of a coalesced batch.
+# about a tenth of a coalesced batch. Every setting is SET LOCAL: it ends with the
+# transaction, as a connection pooler needs.
 SERIALIZABLE_SETUP = (
     "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-    "SET LOCAL enable_seqscan = off",
-    "SET LOCAL plan_cache_mode = force_generic_plan",
+    "SELECT set_config('enable_seqscan', 'off', true),"
+    " set_config('plan_cache_mode', 'force_generic_plan', true),"
+    " set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true),"
+    " set_config('idle_in_transaction_session_timeout', %s, true)",
 )
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.25
@@ -87,12 +102,15 @@ class UnitOfWork:
     audit_head_stored: bool = False
     # The read of the head, sent and not yet read (`audit.send_head`): a cursor.
     audit_head_read: Any = None
+    # Set once the work is done and COMMIT is all that is left.
+    committing: bool = False
 
     def reset(self) -> None:
         """Forget everything a failed attempt gathered."""
         self.locking, self.lock_rank = [], -1
         self.audit_rows, self.events, self.audit_head = [], [], None
         self.audit_head_read = None
+        self.committing = False
 
     @contextlib.contextmanager
     def acting_as(self, actor: Actor, command: str | None = None) -> Iterator[None]:
@@ -131,68 +149,8 @@ def chain_for(entity_id: UUID | None) -> str:
     return f"entity:{entity_id}" if entity_id else "global"
 
 
-def advisory_key(chain: str) -> int:
-    """The advisory-lock key of a chain: the first 8 bytes of its SHA-256, signed.
-
-    `rivane_chain_key` (migration 0007) computes the same key inside PostgreSQL.
-    """
-    return int.from_bytes(hashlib.sha256(chain.encode()).digest()[:8], "big", signed=True)
-
-
-GATE_KEY = advisory_key("rivane:money-writes")
-
-
-class Serialization:
-    """The advisory locks around one unit of work, taken in autocommit before BEGIN.
-
-    - The entity's lock, exclusive: one writer of an entity's rows at a time, each
-      starting after the previous one committed (no 40001 storms on hot rows).
-    - The money-writes gate, shared by every unit of work. Units of different
-      entities run side by side, but SSI tracks reads per index page, so on small
-      shared indexes (the ledger triggers', foreign-key checks') they can fail each
-      other with false 40001s. A unit that hit one `escalate`s: it trades its shared
-      hold for the exclusive one, so its next attempt runs while no other money
-      write does and cannot fail that way again — optimistic first, pessimistic on
-      conflict, and the retry bound is reached only by real, external contention.
-
-    Order: the entity lock first, then the gate. A unit waiting for an entity holds
-    no gate, so an escalating unit (which holds its entity) never waits on it.
-    """
-
-    def __init__(self, chain: str) -> None:
-        self.entity_key = advisory_key(chain)
-        self.exclusive = False
-
-    def acquire(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [self.entity_key])
-            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GATE_KEY])
-
-    def escalate(self) -> None:
-        if self.exclusive:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [GATE_KEY])
-            cursor.execute("SELECT pg_advisory_lock(%s)", [GATE_KEY])
-        self.exclusive = True
-
-    def release(self) -> None:
-        gate_unlock = "pg_advisory_unlock" if self.exclusive else "pg_advisory_unlock_shared"
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT {gate_unlock}(%s), pg_advisory_unlock(%s)", [GATE_KEY, self.entity_key]
-                )
-        except DatabaseError:
-            # A dead connection has released its locks already; start afresh.
-            connection.close()
-
-    def __enter__(self) -> Serialization:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
+class TurnBusy(Exception):
+    """Another unit of work holds the entity's turn."""
 
 
 @dataclass(frozen=True)
@@ -208,8 +166,7 @@ class Coalescing:
     load: Callable[[dict[str, Any]], Any]
     restore: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # (model, argument): the call writes to the entity of the `model` row whose id
-    # is that argument. Looked up in the statement that tries the lock, it saves
-    # every caller of a busy entity a round trip; without it, `entity_of` is used.
+    # is that argument; without it, `entity_of` is used.
     entity_row: tuple[type, str] | None = None
     max_batch: int = 64
     # Commands that name the same queue share it: whoever leads answers the queued
@@ -232,9 +189,21 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
 def is_retryable(exc: BaseException) -> bool:
-    cause = exc.__cause__
-    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+    return _sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The error ended the connection (killed, shut down, network gone)."""
+    state = _sqlstate(exc) or ""
+    if state.startswith("08") or state in {"57P01", "57P02", "57P03"}:
+        return True
+    conn = connection.connection
+    return conn is None or conn.closed or conn.pgconn.status != psycopg.pq.ConnStatus.OK
 
 
 def command(
@@ -246,8 +215,8 @@ def command(
     """Make `fn(actor, **kwargs)` a guarded unit of work named `name`.
 
     `entity_of(**kwargs)` names the entity the command writes to (read before
-    the transaction, so it must be cheap); it picks the advisory lock and the
-    audit chain. A command that writes to no entity uses the global chain.
+    the transaction, so it must be cheap); it picks the turn and the audit
+    chain. A command that writes to no entity uses the global chain.
 
     With `coalesce`, `fn(requests)` answers a list of `Request`s (see the module
     docstring) and callers still call `command(actor, **kwargs)`.
@@ -268,10 +237,8 @@ def command(
 
                 return coalescing.call(name, coalesce, Request(actor, kwargs), entity_of)
             entity_id = entity_of(**kwargs) if entity_of else None
-            chain = chain_for(entity_id)
-            with Serialization(chain) as serialization:
-                uow = UnitOfWork(name, actor, chain, entity_id)
-                return run_unit(lambda: fn(actor, **kwargs), uow, serialization, kwargs)
+            uow = UnitOfWork(name, actor, chain_for(entity_id), entity_id)
+            return run_unit(lambda: fn(actor, **kwargs), uow, kwargs)
 
         run.command_name = name  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]
@@ -282,13 +249,19 @@ def command(
 def run_unit(
     work: Callable[[], R],
     uow: UnitOfWork,
-    serialization: Serialization,
     kwargs: dict[str, Any],
     *,
+    turn: turns.Turn | None = None,
+    until: float | None = None,
+    wait_for_turn: bool = True,
     before_commit: Callable[[R], None] | None = None,
     pipelined: bool = False,
 ) -> R:
     """Run `work()` as the unit's transaction, retried on conflicts (see the module doc).
+
+    `turn`: the entity's turn, held already (the caller releases it). Without it the
+    unit takes the turn, or waits for it until `until` — unless `wait_for_turn` is
+    false, when a busy turn raises `TurnBusy` at once.
 
     `before_commit(result)` runs last inside the transaction. With `pipelined`,
     the whole transaction is one pipeline (`bulk.pipelined`): reads still wait
@@ -296,47 +269,102 @@ def run_unit(
     them while the unit builds the next; only for work whose writes never ask
     for a row count.
     """
-    max_retries = settings.RIVANE_MAX_CONFLICT_RETRIES
-    while True:
-        uow.reset()
-        token = _current.set(uow)
-        try:
-            with (
-                transaction.atomic(durable=True),
-                bulk.pipelined() if pipelined else contextlib.nullcontext(),
-            ):
-                if not connection.atomic_blocks[0].__dict__.get("_from_testcase"):
-                    # A test case's wrapping transaction has begun already; everywhere
-                    # else this is the first statement of the transaction, as it must be;
-                    # pipelined, it travels with the BEGIN in one round trip.
-                    with bulk.pipelined(), connection.cursor() as cursor:
-                        for statement in SERIALIZABLE_SETUP:
-                            cursor.execute(statement)
-                result = work()
-                with bulk.pipelined():
-                    if before_commit is not None:
-                        before_commit(result)
-                    _flush(uow)
-            return result
-        except OperationalError as exc:
-            if not is_retryable(exc):
+    until = until or turns.deadline()
+    held = turn
+    try:
+        while True:
+            uow.reset()
+            token = _current.set(uow)
+            try:
+                with transaction.atomic(durable=True):
+                    with bulk.pipelined() if pipelined else contextlib.nullcontext():
+                        _begin(take_turn=held is None, chain=uow.chain)
+                        result = work()
+                        with bulk.pipelined():
+                            if before_commit is not None:
+                                before_commit(result)
+                            _flush(uow)
+                    uow.committing = True
+                return result
+            except TurnBusy:
+                if not wait_for_turn:
+                    raise
+                held, _ = turns.wait(uow.chain, until)
+            except DatabaseError as exc:
+                _after_failure(uow, exc)
+                time.sleep(backoff_seconds(uow.attempt))
+                uow.attempt += 1
+            except DomainError as err:
+                # In a unit of its own, on the same turn: the rejection extends the
+                # entity's audit chain like any change.
+                rejection = UnitOfWork(uow.name, uow.actor, uow.chain, uow.entity_id)
+                run_unit(
+                    functools.partial(_record_rejection, err, kwargs),
+                    rejection,
+                    {},
+                    turn=held,
+                    until=until,
+                )
                 raise
-            exhausted = uow.attempt >= max_retries
-            contention.record(uow.locking or [("command", uow.name)], exhausted=exhausted)
-            if exhausted:
-                raise ConcurrencyRetryExhausted(
-                    f"{uow.name} gave up after {uow.attempt + 1} attempts on contended rows",
-                    attempts=uow.attempt + 1,
-                    retry_after_seconds=1,
-                ) from exc
-            time.sleep(backoff_seconds(uow.attempt))
-            serialization.escalate()
-            uow.attempt += 1
-        except DomainError as err:
-            _record_rejection(uow, err, kwargs)
-            raise
-        finally:
-            _current.reset(token)
+            finally:
+                _current.reset(token)
+    finally:
+        if held is not None and held is not turn:
+            held.release()
+
+
+def _begin(*, take_turn: bool, chain: str) -> None:
+    """The transaction's first statements: isolation, bounds, and the entity's turn."""
+    outside_tests = not connection.atomic_blocks[0].__dict__.get("_from_testcase")
+    bounds = [
+        f"{settings.RIVANE_LOCK_TIMEOUT_MS}ms",
+        f"{settings.RIVANE_STATEMENT_TIMEOUT_MS}ms",
+        f"{settings.RIVANE_STATEMENT_TIMEOUT_MS * 3}ms",
+    ]
+    with bulk.pipelined(), connection.cursor() as cursor:
+        if outside_tests:
+            # A test case's wrapping transaction has begun already; everywhere else
+            # this is the first statement of the transaction, as it must be.
+            cursor.execute(SERIALIZABLE_SETUP[0])
+        cursor.execute(SERIALIZABLE_SETUP[1], bounds)
+        if take_turn:
+            cursor.execute(turns.TRY_TAKE, [turns.chain_key(chain)])
+            if not cursor.fetchone()[0]:
+                raise TurnBusy(chain)
+
+
+def _after_failure(uow: UnitOfWork, exc: DatabaseError) -> None:
+    """Decide on a failed attempt: return to retry it, or raise what the caller gets."""
+    if is_retryable(exc):
+        exhausted = uow.attempt >= settings.RIVANE_MAX_CONFLICT_RETRIES
+        contention.record(uow.locking or [("command", uow.name)], exhausted=exhausted)
+        if exhausted:
+            raise ConcurrencyRetryExhausted(
+                f"{uow.name} gave up after {uow.attempt + 1} attempts on contended rows",
+                attempts=uow.attempt + 1,
+                retry_after_seconds=1,
+            ) from exc
+        return
+    if _sqlstate(exc) in TIMEOUT_SQLSTATES:
+        raise LockTimeout(
+            f"{uow.name} waited too long for a record another transaction holds; nothing was done.",
+            retry_after_seconds=1,
+        ) from exc
+    if connection_lost(exc):
+        connection.close()
+        if uow.committing:
+            raise DatabaseUnavailable(
+                f"The database connection was lost while {uow.name} committed: it may or "
+                "may not have been done. Send it again with the same idempotency key.",
+                retry_after_seconds=1,
+            ) from exc
+        if uow.attempt >= settings.RIVANE_MAX_CONFLICT_RETRIES:
+            raise DatabaseUnavailable(
+                f"The database connection was lost; {uow.name} was not done.",
+                retry_after_seconds=1,
+            ) from exc
+        return
+    raise exc
 
 
 def _flush(uow: UnitOfWork) -> None:
@@ -345,6 +373,10 @@ def _flush(uow: UnitOfWork) -> None:
     # The audit rows last: their ids are read back, so that INSERT waits for the rest.
     outbox.flush(uow)
     audit.flush(uow)
+
+
+def _record_rejection(err: DomainError, kwargs: dict[str, Any]) -> None:
+    record_rejection(current(), err, kwargs)
 
 
 def record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
@@ -363,14 +395,3 @@ def record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) 
     if err.rejection_event:
         audit.flush(uow)  # the event names the audit row by its id
         outbox.emit(err.rejection_event, {**payload, "audit_event_id": row["id"]})
-
-
-def _record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
-    uow.reset()
-    token = _current.set(uow)
-    try:
-        with transaction.atomic(durable=True):
-            record_rejection(uow, err, kwargs)
-            _flush(uow)
-    finally:
-        _current.reset(token)

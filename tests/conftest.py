@@ -197,3 +197,13 @@ def posted_entry(books: Books, amount_minor: int, preparer=None) -> JournalEntry
         ],
     )
     return commands.journal_entry_submit(actor, entry_id=entry.id)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def close_waiting_connections():
+    """The main thread's waiting connection (`platform_integrity.turns`) would otherwise
+    outlive the test database."""
+    yield
+    from platform_integrity import turns
+
+    turns.close()

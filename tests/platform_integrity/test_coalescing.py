@@ -21,12 +21,12 @@ from ledger.posting import LineInput
 from payables import commands
 from payables.errors import DuplicatePaymentAttempt
 from payables.models import Bill, Payment, Vendor
-from platform_integrity.coalescing import FRESH_FOR
 from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import IdempotencyKeyReused
 from platform_integrity.models import AccountBalance, AuditEvent, OutboxEvent, QueuedCommand
-from platform_integrity.unit_of_work import advisory_key, chain_for
+from platform_integrity.turns import QUEUED_FRESH_FOR, chain_key
+from platform_integrity.unit_of_work import chain_for
 from tests.payables.conftest import assert_invariants_hold, make_bill, make_books, today
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,15 +39,14 @@ def books(transactional_db):
 
 
 class EntityHeld:
-    """Hold an entity's advisory lock from another session until `release`."""
+    """Hold an entity's turn from another session's open transaction until `release`."""
 
     def __init__(self, entity_id) -> None:
-        self.conn = psycopg.connect(libpq_dsn(connection.settings_dict), autocommit=True)
-        self.key = advisory_key(chain_for(entity_id))
-        self.conn.execute("SELECT pg_advisory_lock(%s)", [self.key])
+        self.conn = psycopg.connect(libpq_dsn(connection.settings_dict))
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [chain_key(chain_for(entity_id))])
 
     def release(self) -> None:
-        self.conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+        self.conn.commit()
         self.conn.close()
 
 
@@ -349,75 +348,62 @@ def test_queued_creates_and_submits_of_one_entity_are_answered_in_one_transactio
 def test_the_lock_key_is_the_same_in_python_and_in_sql(chain):
     with connection.cursor() as cursor:
         cursor.execute("SELECT rivane_chain_key(%s)", [chain])
-        assert cursor.fetchone()[0] == advisory_key(chain)
+        assert cursor.fetchone()[0] == chain_key(chain)
 
 
-def test_a_caller_whose_queued_call_vanished_is_refused_and_runs_nothing(books):
-    """Only a queued row abandoned for an hour is removed by others; its caller, if it
-    still waits, must not run the call (a leader may have done the work already)."""
-    bill = make_bill(books, 10_000, number="V-1")
-    held = EntityHeld(books.entity.id)
-    outcome: list = []
-
-    def pay() -> None:
-        try:
-            outcome.append(commands.payment_submit(books.actor("clerk", "UI"), bill_id=bill.id))
-        except Exception as exc:
-            outcome.append(exc)
-        finally:
-            connection.close()
-
-    caller = threading.Thread(target=pay)
-    caller.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not QueuedCommand.objects.exists():
-            assert time.monotonic() < deadline, "the call never queued"
-            time.sleep(0.01)
-        QueuedCommand.objects.all().delete()
-    finally:
-        held.release()
-    caller.join(timeout=60)
-
-    assert len(outcome) == 1 and "vanished before it was answered" in str(outcome[0])
-    assert not Payment.objects.exists()
-    bill.refresh_from_db()
-    assert bill.balance_due_minor == 10_000 and bill.in_flight_payment_id is None
-    # The refused caller let the entity's lock go: the next call runs at once.
-    assert (
-        commands.payment_submit(books.actor("clerk", "UI"), bill_id=bill.id).status == "SUBMITTED"
-    )
-    assert_invariants_hold()
-
-
-def queued_calls(chain: str, commands: list[str], except_id: int, how_many: int) -> list[int]:
-    """The ids a leader of `chain` would lead with (migration 0006's read)."""
+def queued_calls(chain: str, commands: list[str], how_many: int) -> list[int]:
+    """The ids a leader of `chain` would lead with (migration 0011's read)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM rivane_queued_calls(%s, %s, %s, interval '{FRESH_FOR}', %s)",
-            [chain, commands, except_id, how_many],
+            f"SELECT id FROM rivane_queued_calls(%s, %s, interval '{QUEUED_FRESH_FOR}', %s)",
+            [chain, commands, how_many],
         )
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def test_a_leader_reads_the_fresh_unanswered_calls_of_its_chain_oldest_first():
+class Waiting:
+    """Callers waiting for their queued calls: each holds its call's lock, as `turns.wait`
+    does, from a session of its own."""
+
+    def __init__(self) -> None:
+        self.conn = psycopg.connect(libpq_dsn(connection.settings_dict), autocommit=True)
+
+    def hold(self, call_id: int) -> None:
+        self.conn.execute("SELECT pg_advisory_lock(rivane_chain_key('call:' || %s))", [call_id])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_a_leader_reads_the_fresh_unanswered_calls_of_waiting_callers_oldest_first():
     chain, pay = "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b", "payables.payment_submit"
+    waiting = Waiting()
+    ids = iter(range(1, 100))
 
-    def queue(*, command: str = pay, on: str = chain, outcome=None) -> int:
-        return QueuedCommand.objects.create(
-            chain=on, command=command, channel="API", arguments={}, outcome=outcome
-        ).id
+    def queue(*, command: str = pay, on: str = chain, outcome=None, waited=True) -> int:
+        call = QueuedCommand.objects.create(
+            id=next(ids), chain=on, command=command, channel="API", arguments={}, outcome=outcome
+        )
+        if waited:
+            waiting.hold(call.id)
+        return call.id
 
-    own, first, second = queue(), queue(), queue()
-    queue(outcome={"result": {}})
-    queue(command="ledger.journal_entry_create")
-    queue(on="global")
-    stale = queue()
-    QueuedCommand.objects.filter(pk=stale).update(enqueued_at=timezone.now() - timedelta(minutes=1))
+    try:
+        first, second = queue(), queue()
+        queue(waited=False)  # its caller died or gave up
+        queue(outcome={"result": {}})
+        queue(command="ledger.journal_entry_create")
+        queue(on="global")
+        stale = queue()
+        QueuedCommand.objects.filter(pk=stale).update(
+            enqueued_at=timezone.now() - timedelta(minutes=1)
+        )
+        third = queue()
 
-    assert queued_calls(chain, [pay], own, 10) == [first, second]
-    assert queued_calls(chain, [pay], own, 1) == [first]
-    assert queued_calls(chain, [pay], 0, 10) == [own, first, second]
+        assert queued_calls(chain, [pay], 10) == [first, second, third]
+        assert queued_calls(chain, [pay], 1) == [first]
+    finally:
+        waiting.close()
 
 
 def test_a_leader_reads_past_its_chain_s_answered_history_without_visiting_it():
@@ -426,16 +412,16 @@ def test_a_leader_reads_past_its_chain_s_answered_history_without_visiting_it():
     chain = "entity:3f2b8c1e-0d4a-4f6e-9b7a-2c5d8e1f0a9b"
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO queued_command (chain, command, channel, arguments, enqueued_at)"
-            " SELECT %s, 'payables.payment_submit', 'API', '{}', now() - interval '1 minute'"
-            "   FROM generate_series(1, 5000)",
+            "INSERT INTO queued_command (id, chain, command, channel, arguments, enqueued_at)"
+            " SELECT n, %s, 'payables.payment_submit', 'API', '{}', now() - interval '1 minute'"
+            "   FROM generate_series(1, 5000) AS n",
             [chain],
         )
         cursor.execute("DELETE FROM queued_command")
-        queued_calls(chain, ["payables.payment_submit"], 0, 63)  # plans it: catalog reads
+        queued_calls(chain, ["payables.payment_submit"], 63)  # plans it: catalog reads
         cursor.execute(
             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM rivane_queued_calls("
-            f"%s, %s, 0, interval '{FRESH_FOR}', 63)",
+            f"%s, %s, interval '{QUEUED_FRESH_FOR}', 63)",
             [chain, ["payables.payment_submit"]],
         )
         (plan,) = cursor.fetchone()

@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import OperationalError, connection
+from django.db import connection
 
 from ledger.models import JournalEntry
 from payables.models import Bill
@@ -177,33 +177,6 @@ def test_money_commands_run_serializable():
 
     isolation(Actor.system())
     assert seen == ["serializable"]
-
-
-def advisory_modes() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-            "ORDER BY mode"
-        )
-        return [mode for (mode,) in cursor.fetchall()]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_after_a_conflict_the_retry_runs_alone_behind_the_exclusive_gate(settings):
-    settings.RIVANE_MAX_CONFLICT_RETRIES = 2
-    seen: list[list[str]] = []
-
-    @command("test.gate", entity_of=lambda **_: uuid.uuid4())
-    def observe(actor):
-        seen.append(advisory_modes())
-        if len(seen) == 1:
-            # What psycopg raises on SQLSTATE 40001, as Django wraps it.
-            raise OperationalError("conflict") from psycopg.errors.SerializationFailure()
-
-    observe(Actor.system())
-    # First attempt: its entity exclusively, the gate shared. Retry: both exclusive.
-    assert seen == [["ExclusiveLock", "ShareLock"], ["ExclusiveLock", "ExclusiveLock"]]
-    assert advisory_modes() == []
 
 
 @pytest.mark.django_db(transaction=True)

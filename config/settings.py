@@ -1,6 +1,8 @@
 """Settings, read from the environment (see README.md for the variables)."""
 
 import datetime
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -184,6 +186,13 @@ CELERY_BEAT_SCHEDULE = {
 # The retry bound of the guarded unit of work (see platform_integrity/unit_of_work.py).
 RIVANE_MAX_CONFLICT_RETRIES = int(os.environ.get("RIVANE_MAX_CONFLICT_RETRIES", "8"))
 RIVANE_EVENT_STREAM = os.environ.get("RIVANE_EVENT_STREAM", "rivane:events")
+# The key of the audit log's hash chain (HMAC-SHA256), kept outside the database so that
+# its owner cannot write a chain that verifies. Rows hashed under another key fail
+# `verify_audit_chain`, so it must outlive any change of SECRET_KEY: set it in production.
+RIVANE_AUDIT_KEY = (
+    os.environ.get("RIVANE_AUDIT_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"rivane audit chain", hashlib.sha256).hexdigest()
+)
 # How long an API token lives unless its issuer says otherwise (`issue_token --days`).
 RIVANE_TOKEN_TTL_DAYS = int(os.environ.get("RIVANE_TOKEN_TTL_DAYS", "90"))
 # Refused bearer tokens allowed per client address (DRF rate syntax), per web process.

@@ -1,13 +1,23 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, hash-chained audit log.
 
+Each row carries an HMAC-SHA256 of the previous row's hash and its own content,
+under a key kept outside the database (`RIVANE_AUDIT_KEY`): whoever owns the
+database can still remove rows, but cannot write a chain that verifies.
+"""
+
+import contextlib
 import dataclasses
 import hashlib
+import hmac
 import json
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from platform_integrity import bulk
@@ -62,8 +72,66 @@ HASHED_FIELDS = (
 
 
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The keyed hash of a row (its `hashed_fields`), chained onto the previous row's.
+
+    Its payload is hashed with numbers as jsonb prints them (`as_jsonb_prints`), so
+    the hash is the same from the payload as written and as read back.
+    """
+    body = orjson.dumps(
+        {**row, "payload": as_jsonb_prints(row["payload"])}, option=orjson.OPT_SORT_KEYS
+    )
+    return hmac.digest(
+        settings.RIVANE_AUDIT_KEY.encode(), prev_hash.encode() + body, "sha256"
+    ).hex()
+
+
+_ORJSON_INTEGERS = range(-(2**63), 2**64)
+
+
+def as_jsonb_prints(value: Any) -> Any:
+    """A JSON value with each number as jsonb prints it back.
+
+    jsonb keeps a number's digits but not its notation: a float written as 1e+16
+    reads back as the integer 10000000000000000, 1.5e-7 as 0.00000015, -0.0 as 0.0.
+    Integers print as they are; those past 64 bits (a large float read back) are
+    written from their digits, which orjson cannot do itself.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) is str else as_jsonb_prints(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) is str else as_jsonb_prints(v) for v in value]
+    if kind is float:
+        # The digits orjson wrote to jsonb, in jsonb's plain notation.
+        digits = Decimal(orjson.dumps(value).decode())
+        return orjson.Fragment(format(digits.copy_abs() if digits.is_zero() else digits, "f"))
+    if kind is int and value not in _ORJSON_INTEGERS:
+        return orjson.Fragment(str(value))
+    return value
+
+
+def legacy_chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The hash of rows written before the audit key: SHA-256, unkeyed, of Python's JSON."""
     body = json.dumps(row, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _legacy_hash_matches(prev_hash: str, row: dict[str, Any], stored: str) -> bool:
+    if legacy_chain_hash(prev_hash, row) == stored:
+        return True
+    # Those rows hashed a float as Python writes it, 1e+16, which reads back as an integer.
+    as_written = {**row, "payload": _large_integers_as_floats(row["payload"])}
+    return legacy_chain_hash(prev_hash, as_written) == stored
+
+
+def _large_integers_as_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _large_integers_as_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_large_integers_as_floats(item) for item in value]
+    if type(value) is int and abs(value) >= 10**16 and float(value) == value:
+        return float(value)
+    return value
 
 
 def hashed_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -147,19 +215,76 @@ def flush(uow: UnitOfWork) -> None:
 
 
 def verify_chains() -> list[str]:
-    """Problems found walking every chain in order; empty when the log is intact."""
+    """Problems found walking every chain in order; empty when the log is intact.
+
+    Rows written before the audit key carry an unkeyed hash; they are accepted only
+    at the start of a chain, before its first keyed row, whose hash vouches for them
+    (`seal_legacy_chains` wrote one onto every chain that had them). A chain with no
+    keyed row at all is a problem: anyone could have written it.
+    """
     problems: list[str] = []
     last_hash: dict[str, str] = {}
-    events = AuditEvent.objects.order_by("chain", "id").values()
-    for event in events.iterator(chunk_size=2000):
-        chain, number = event["chain"], event["id"]
-        if event["prev_hash"] != last_hash.get(chain, ""):
-            problems.append(f"audit #{number} ({chain}): prev_hash does not link")
-        if chain_hash(event["prev_hash"], hashed_fields(event)) != event["hash"]:
-            problems.append(f"audit #{number} ({chain}): hash does not match its content")
-        last_hash[chain] = event["hash"]
-    heads = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
+    keyed: set[str] = set()
+    with _one_snapshot():
+        events = AuditEvent.objects.order_by("chain", "id").values()
+        for event in events.iterator(chunk_size=2000):
+            chain, number, prev_hash = event["chain"], event["id"], event["prev_hash"]
+            if prev_hash != last_hash.get(chain, ""):
+                problems.append(f"audit #{number} ({chain}): prev_hash does not link")
+            fields = hashed_fields(event)
+            if chain_hash(prev_hash, fields) == event["hash"]:
+                keyed.add(chain)
+            elif chain in keyed or not _legacy_hash_matches(prev_hash, fields, event["hash"]):
+                problems.append(f"audit #{number} ({chain}): hash does not match its content")
+            last_hash[chain] = event["hash"]
+        heads = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
     for chain in sorted(set(heads) | set(last_hash)):
         if heads.get(chain) != last_hash.get(chain):
             problems.append(f"chain {chain}: its recorded head is not its last row (rows missing)")
+    for chain in sorted(set(last_hash) - keyed):
+        problems.append(f"chain {chain}: no row of it carries the keyed hash (not written here)")
     return problems
+
+
+@contextlib.contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """Reads that all see one snapshot, so rows committed while the log is walked do not
+    look like a head without its rows. Inside a transaction already, they share its own."""
+    isolate = not connection.in_atomic_block
+    with transaction.atomic():
+        if isolate:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+def seal_legacy_chains(
+    events: type[models.Model] = AuditEvent, heads: type[models.Model] = AuditChainHead
+) -> list[str]:
+    """Chain a keyed row onto every chain whose last row carries the unkeyed hash of
+    before the audit key (migration 0009 does, with its own models); its keyed hash
+    vouches for the rows before it. The chains sealed."""
+    sealed = []
+    for head in heads.objects.order_by("chain"):
+        last = events.objects.filter(pk=head.head_id).values().first()
+        if last and chain_hash(last["prev_hash"], hashed_fields(last)) == last["hash"]:
+            continue
+        row = {
+            "chain": head.chain,
+            "occurred_at": timezone.now(),
+            "actor": "system",
+            "channel": "SYSTEM",
+            "ip": None,
+            "action": "platform_integrity.audit_chain_seal",
+            "object_type": "audit_chain",
+            "object_id": head.chain,
+            "outcome": AuditEvent.Outcome.ACCEPTED.value,
+            "reason_code": "",
+            "payload": {"unkeyed_up_to": head.head_id},
+            "prev_hash": head.head_hash,
+        }
+        row["hash"] = chain_hash(row["prev_hash"], hashed_fields(row))
+        seal = events.objects.create(**row)
+        heads.objects.filter(chain=head.chain).update(head_hash=seal.hash, head_id=seal.id)
+        sealed.append(head.chain)
+    return sealed

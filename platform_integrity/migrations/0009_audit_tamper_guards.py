@@ -32,6 +32,17 @@ CREATE TRIGGER audit_chain_head_no_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_head_forward_only();
 """
 
+
+def seal_legacy_chains(apps, schema_editor):
+    """Rows written so far carry the unkeyed hash; a keyed row on each chain vouches for them."""
+    from platform_integrity.audit import seal_legacy_chains
+
+    seal_legacy_chains(
+        apps.get_model("platform_integrity", "AuditEvent"),
+        apps.get_model("platform_integrity", "AuditChainHead"),
+    )
+
+
 DROP_HEAD_FORWARD_ONLY = """
 DROP TRIGGER audit_chain_head_no_truncate ON audit_chain_head;
 DROP TRIGGER audit_chain_head_forward_only ON audit_chain_head;
@@ -49,4 +60,5 @@ class Migration(migrations.Migration):
             AUDIT_NO_TRUNCATE, "DROP TRIGGER audit_event_no_truncate ON audit_event;"
         ),
         migrations.RunSQL(HEAD_FORWARD_ONLY, DROP_HEAD_FORWARD_ONLY),
+        migrations.RunPython(seal_legacy_chains, migrations.RunPython.noop),
     ]

@@ -1,10 +1,16 @@
 """The audit log against its own database's owner: what the database refuses, what the
 app role may do, and what `verify_audit_chain` catches when the guards are switched off."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
+from platform_integrity import audit
+from platform_integrity.context import Actor
 from platform_integrity.models import AuditChainHead, AuditEvent
+from platform_integrity.unit_of_work import command
 from tests.conftest import make_books
 
 
@@ -50,3 +56,122 @@ def test_a_chain_head_only_moves_forward():
             "UPDATE audit_chain_head SET head_id = head_id + 1 WHERE chain = %s", [head.chain]
         )
     assert stored.get(chain=head.chain) == (head.head_id + 1, head.head_hash)
+
+
+@command("test.audit_payload")
+def audit_payload(actor: Actor, *, payload: dict) -> None:
+    audit.record(action="test.audit_payload", object_type="test", object_id="1", payload=payload)
+
+
+NUMBERS = [1e16, -1e16, 1.5e-7, 0.1, 100.0, -0.0, 1e20, 1e300, 5e-324, 2**53 + 1, 2**63 - 1]
+
+
+@pytest.mark.django_db
+def test_numbers_hash_the_same_as_written_and_as_read_back_from_jsonb():
+    written = {"numbers": NUMBERS, "rate": Decimal("1.2500"), "nested": {"ratio": 1e16}}
+    audit_payload(Actor.system(), payload=written)
+    row = AuditEvent.objects.values().get(action="test.audit_payload")
+    assert row["payload"]["numbers"][0] == 10**16 and row["payload"]["rate"] == "1.2500"
+    fields = audit.hashed_fields(row)
+    for as_written, read_back in zip(NUMBERS, row["payload"]["numbers"], strict=True):
+        assert audit.chain_hash("", {**fields, "payload": [as_written]}) == audit.chain_hash(
+            "", {**fields, "payload": [read_back]}
+        ), f"{as_written!r} read back as {read_back!r}"
+    assert audit.chain_hash(row["prev_hash"], fields) == row["hash"]
+    assert audit.verify_chains() == []
+
+
+def forge(chain: str, rehash) -> None:
+    """Rewrite the first row of a chain and re-hash the chain after it, as the database's
+    owner would with the triggers off."""
+    rows = list(AuditEvent.objects.filter(chain=chain).order_by("id").values())
+    rows[0]["actor"] = "mallory"
+    prev_hash = ""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        for row in rows:
+            row["prev_hash"], row["hash"] = prev_hash, rehash(prev_hash, audit.hashed_fields(row))
+            AuditEvent.objects.filter(pk=row["id"]).update(
+                actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"]
+            )
+            prev_hash = row["hash"]
+        AuditChainHead.objects.filter(chain=chain).update(head_hash=prev_hash)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+@pytest.mark.django_db
+def test_an_owner_without_the_key_cannot_rewrite_a_chain_that_verifies(settings):
+    books = make_books()
+    chain = f"entity:{books.entity.id}"
+    forge(chain, audit.legacy_chain_hash)
+    assert audit.verify_chains() == [
+        f"chain {chain}: no row of it carries the keyed hash (not written here)"
+    ]
+
+    key = settings.RIVANE_AUDIT_KEY
+    settings.RIVANE_AUDIT_KEY = "a guess at the key"
+    forge(chain, audit.chain_hash)
+    settings.RIVANE_AUDIT_KEY = key
+    problems = audit.verify_chains()
+    assert problems == [
+        *(
+            f"audit #{number} ({chain}): hash does not match its content"
+            for number in AuditEvent.objects.filter(chain=chain)
+            .order_by("id")
+            .values_list("id", flat=True)
+        ),
+        f"chain {chain}: no row of it carries the keyed hash (not written here)",
+    ]
+
+
+def legacy_log(chain: str, payloads: list[dict]) -> list[AuditEvent]:
+    """Rows as they were written before the audit key: hashed unkeyed, as written."""
+    rows, prev_hash = [], ""
+    for payload in payloads:
+        row = {
+            "chain": chain,
+            "occurred_at": timezone.now(),
+            "actor": "alice",
+            "channel": "API",
+            "ip": "203.0.113.7",
+            "action": "ledger.journal_entry_create",
+            "object_type": "journal_entry",
+            "object_id": "1",
+            "outcome": "ACCEPTED",
+            "reason_code": "",
+            "payload": audit.canonical(payload),
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = audit.legacy_chain_hash(prev_hash, audit.hashed_fields(row))
+        rows.append(AuditEvent.objects.create(**row))
+    AuditChainHead.objects.create(chain=chain, head_hash=prev_hash, head_id=rows[-1].id)
+    return rows
+
+
+@pytest.mark.django_db
+def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
+    chain = "entity:00000000-0000-0000-0000-00000000000a"
+    rows = legacy_log(chain, [{"amount_minor": 1_000}, {"ratio": 1e16}, {"lines": 2}])
+    assert audit.verify_chains() == [
+        f"chain {chain}: no row of it carries the keyed hash (not written here)"
+    ]
+
+    assert audit.seal_legacy_chains() == [chain]
+    assert audit.seal_legacy_chains() == []
+    seal = AuditEvent.objects.get(chain=chain, action="platform_integrity.audit_chain_seal")
+    assert seal.prev_hash == rows[-1].hash and seal.payload == {"unkeyed_up_to": rows[-1].id}
+    audit_payload(Actor.system(), payload={})
+    assert audit.verify_chains() == []
+
+    # Rewritten and re-hashed the old way, the unkeyed rows no longer link to the seal.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        legacy_rows = AuditEvent.objects.filter(chain=chain).exclude(pk=seal.pk)
+        AuditEvent.objects.filter(pk=rows[0].pk).update(actor="mallory")
+        prev_hash = ""
+        for row in legacy_rows.order_by("id").values():
+            row["prev_hash"] = prev_hash
+            prev_hash = audit.legacy_chain_hash(prev_hash, audit.hashed_fields(row))
+            legacy_rows.filter(pk=row["id"]).update(prev_hash=row["prev_hash"], hash=prev_hash)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    assert audit.verify_chains() == [f"audit #{seal.id} ({chain}): prev_hash does not link"]

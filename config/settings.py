@@ -186,6 +186,9 @@ CELERY_BEAT_SCHEDULE = {
 # The retry bound of the guarded unit of work (see platform_integrity/unit_of_work.py).
 RIVANE_MAX_CONFLICT_RETRIES = int(os.environ.get("RIVANE_MAX_CONFLICT_RETRIES", "8"))
 RIVANE_EVENT_STREAM = os.environ.get("RIVANE_EVENT_STREAM", "rivane:events")
+# The role the serving processes connect as (DATABASE_URL); migrations, run by the
+# database's owner, grant it what it needs and no more (README, "Two database roles").
+RIVANE_APP_ROLE = os.environ.get("RIVANE_APP_ROLE", "rivane_app")
 # The key of the audit log's hash chain (HMAC-SHA256), kept outside the database so that
 # its owner cannot write a chain that verifies. Rows hashed under another key fail
 # `verify_audit_chain`, so it must outlive any change of SECRET_KEY: set it in production.

@@ -1,17 +1,26 @@
 """The audit log against its own database's owner: what the database refuses, what the
 app role may do, and what `verify_audit_chain` catches when the guards are switched off."""
 
+import re
+import subprocess
 from decimal import Decimal
+from pathlib import Path
 
+import psycopg
 import pytest
+import redis
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from platform_integrity import audit
 from platform_integrity.context import Actor
-from platform_integrity.models import AuditChainHead, AuditEvent
+from platform_integrity.db import libpq_dsn
+from platform_integrity.models import AuditChainHead, AuditEvent, OutboxEvent
+from platform_integrity.relay import relay_pending
 from platform_integrity.unit_of_work import command
-from tests.conftest import make_books
+from tests.conftest import assert_invariants_hold, make_books, posted_entry
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def refused(statement: str, params: list | None = None, match: str = "") -> None:
@@ -175,3 +184,112 @@ def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
             legacy_rows.filter(pk=row["id"]).update(prev_hash=row["prev_hash"], hash=prev_hash)
         cursor.execute("SET LOCAL session_replication_role = origin")
     assert audit.verify_chains() == [f"audit #{seal.id} ({chain}): prev_hash does not link"]
+
+
+def connect_as(role: str) -> psycopg.Connection:
+    return psycopg.connect(
+        libpq_dsn({**connection.settings_dict, "USER": role, "PASSWORD": ""}), autocommit=True
+    )
+
+
+@pytest.mark.django_db
+def test_the_app_role_reads_and_appends_to_the_audit_log_and_can_rewrite_nothing(settings):
+    role = settings.RIVANE_APP_ROLE
+    with connect_as(role) as app:
+        assert app.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (False,)
+        for statement in (
+            "UPDATE audit_event SET actor = 'mallory'",
+            "DELETE FROM audit_event",
+            "TRUNCATE audit_event",
+            "DELETE FROM audit_chain_head",
+            "TRUNCATE audit_chain_head",
+            "TRUNCATE journal_entry CASCADE",
+            "DELETE FROM django_migrations",
+            "ALTER TABLE audit_event DISABLE TRIGGER ALL",
+            "SET session_replication_role = replica",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(statement)
+        with app.transaction(force_rollback=True):
+            app.execute(
+                "INSERT INTO audit_event (chain, occurred_at, actor, channel, action, object_type,"
+                " object_id, outcome, reason_code, payload, prev_hash, hash)"
+                " VALUES ('probe', now(), 'x', 'API', 'x', 'x', '', 'ACCEPTED', '', '{}', '', '')"
+            )
+            assert app.execute(
+                "SELECT count(*) FROM audit_event WHERE chain = 'probe'"
+            ).fetchone() == (1,)
+
+
+@pytest.mark.django_db
+def test_the_app_role_may_use_every_table_and_truncate_none(settings):
+    role = settings.RIVANE_APP_ROLE
+    with connection.cursor() as cursor:
+        # A table a later migration creates, as the owner running migrations.
+        cursor.execute("CREATE TABLE later_table (id bigserial PRIMARY KEY)")
+        cursor.execute(
+            """
+            SELECT c.relname,
+                   has_table_privilege(%(role)s, c.oid, 'SELECT'),
+                   has_table_privilege(%(role)s, c.oid, 'INSERT'),
+                   has_table_privilege(%(role)s, c.oid, 'UPDATE'),
+                   has_table_privilege(%(role)s, c.oid, 'DELETE'),
+                   has_table_privilege(%(role)s, c.oid, 'TRUNCATE, REFERENCES, TRIGGER')
+              FROM pg_class c
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+            """,
+            {"role": role},
+        )
+        grants = {name: rights for name, *rights in cursor.fetchall()}
+        cursor.execute("SELECT has_sequence_privilege(%s, 'later_table_id_seq', 'USAGE')", [role])
+        assert cursor.fetchone() == (True,)
+    assert grants.pop("audit_event") == [True, True, False, False, False]
+    assert grants.pop("audit_chain_head") == [True, True, True, False, False]
+    assert grants.pop("django_migrations") == [True, False, False, False, False]
+    assert grants["later_table"] == [True, True, True, True, False]
+    assert {rights == [True, True, True, True, False] for rights in grants.values()} == {True}
+
+
+@pytest.mark.django_db
+def test_commands_and_the_relay_run_as_the_app_role(settings):
+    settings.RIVANE_EVENT_STREAM = "rivane:test-app-role"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(settings.RIVANE_APP_ROLE)}")
+    books = make_books()
+    posted_entry(books, 1_000)
+    assert_invariants_hold()
+    assert audit.verify_chains() == []
+    events = OutboxEvent.objects.count()
+    try:
+        assert events and relay_pending() == events
+    finally:
+        redis.Redis.from_url(settings.REDIS_URL).delete(settings.RIVANE_EVENT_STREAM)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone() == (settings.RIVANE_APP_ROLE,)
+
+
+def test_make_run_migrates_as_the_owner_and_serves_as_the_app_role():
+    script = (ROOT / "scripts" / "run.sh").read_text()
+    helper = re.search(r"^as_app_role\(\) \{.*?^\}\n", script, re.DOTALL | re.MULTILINE)[0]
+    urls = {
+        "postgresql://postgres@/rivane?host=/srv/var/pg&port=5433": (
+            "postgresql://rivane_app@/rivane?host=/srv/var/pg&port=5433"
+        ),
+        "postgresql://postgres@127.0.0.1:5432/rivane": "postgresql://rivane_app@127.0.0.1:5432/rivane",
+        "postgres://owner:s%40cret@db.example.com/rivane?sslmode=require": (
+            "postgres://rivane_app@db.example.com/rivane?sslmode=require"
+        ),
+    }
+    for owner, app in urls.items():
+        derived = subprocess.run(
+            ["bash", "-c", f'{helper}RIVANE_APP_ROLE=rivane_app; as_app_role "$1"', "-", owner],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert derived.stdout.strip() == app
+    migrate = script.index('DATABASE_URL=$owner_url "$BIN/python" manage.py migrate --noinput')
+    assert script.index("unset DATABASE_OWNER_URL") < migrate < script.index('"$BIN/gunicorn"')

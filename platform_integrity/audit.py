@@ -2,15 +2,18 @@
 
 Each row carries an HMAC-SHA256 of the previous row's hash and its own content,
 under a key kept outside the database (`RIVANE_AUDIT_KEY`): whoever owns the
-database can still remove rows, but cannot write a chain that verifies.
+database can still remove rows, but cannot write a chain that verifies. Rows
+removed from the end of a chain, or whole chains, are caught against heads
+verified earlier and kept outside the database (`verify_audit_chain --anchor`).
 """
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +23,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from platform_integrity import bulk
+from platform_integrity import bulk, outbox
+from platform_integrity.context import Actor
 from platform_integrity.models import AuditChainHead, AuditEvent
-from platform_integrity.unit_of_work import UnitOfWork, current
+from platform_integrity.unit_of_work import UnitOfWork, command, current
 
 MAX_LISTED_ITEMS = 50
 
@@ -214,36 +218,76 @@ def flush(uow: UnitOfWork) -> None:
     uow.audit_rows = []
 
 
-def verify_chains() -> list[str]:
-    """Problems found walking every chain in order; empty when the log is intact.
+@dataclasses.dataclass(frozen=True)
+class ChainHead:
+    """The last row of a chain when it was verified, and how many rows led to it."""
+
+    chain: str
+    head_id: int
+    head_hash: str
+    rows: int
+
+
+@dataclasses.dataclass
+class Verification:
+    problems: list[str]
+    heads: list[ChainHead]
+
+
+def verify_chains(anchored: Iterable[ChainHead] = ()) -> Verification:
+    """Walk every chain in order: the problems found (none when the log is intact),
+    and the head of each chain.
 
     Rows written before the audit key carry an unkeyed hash; they are accepted only
     at the start of a chain, before its first keyed row, whose hash vouches for them
     (`seal_legacy_chains` wrote one onto every chain that had them). A chain with no
     keyed row at all is a problem: anyone could have written it.
+
+    Each `anchored` head, verified earlier, must still be in its chain: otherwise
+    rows were cut from the chain's end (its recorded head moved back with them), or
+    the whole chain is gone.
     """
     problems: list[str] = []
-    last_hash: dict[str, str] = {}
+    last: dict[str, tuple[int, str]] = {}
+    rows: dict[str, int] = {}
     keyed: set[str] = set()
+    anchors = {head.head_id: head for head in anchored}
+    found: dict[int, str] = {}
     with _one_snapshot():
         events = AuditEvent.objects.order_by("chain", "id").values()
         for event in events.iterator(chunk_size=2000):
             chain, number, prev_hash = event["chain"], event["id"], event["prev_hash"]
-            if prev_hash != last_hash.get(chain, ""):
+            if prev_hash != last.get(chain, (0, ""))[1]:
                 problems.append(f"audit #{number} ({chain}): prev_hash does not link")
             fields = hashed_fields(event)
             if chain_hash(prev_hash, fields) == event["hash"]:
                 keyed.add(chain)
             elif chain in keyed or not _legacy_hash_matches(prev_hash, fields, event["hash"]):
                 problems.append(f"audit #{number} ({chain}): hash does not match its content")
-            last_hash[chain] = event["hash"]
-        heads = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
-    for chain in sorted(set(heads) | set(last_hash)):
-        if heads.get(chain) != last_hash.get(chain):
+            last[chain] = number, event["hash"]
+            rows[chain] = rows.get(chain, 0) + 1
+            if number in anchors and anchors[number].chain == chain:
+                found[number] = event["hash"]
+        recorded = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
+    for chain in sorted(set(recorded) | set(last)):
+        if recorded.get(chain) != last.get(chain, (0, None))[1]:
             problems.append(f"chain {chain}: its recorded head is not its last row (rows missing)")
-    for chain in sorted(set(last_hash) - keyed):
+    for chain in sorted(set(last) - keyed):
         problems.append(f"chain {chain}: no row of it carries the keyed hash (not written here)")
-    return problems
+    for number, head in sorted(anchors.items()):
+        if found.get(number) == head.head_hash:
+            continue
+        now = f"{rows[head.chain]} rows now" if head.chain in rows else "no rows now"
+        what = "was rewritten" if number in found else "is gone"
+        problems.append(
+            f"chain {head.chain}: its anchored head #{number} {what}"
+            f" ({head.rows} rows up to it at the anchor, {now})"
+        )
+    heads = [
+        ChainHead(chain, head_id, head_hash, rows[chain])
+        for chain, (head_id, head_hash) in sorted(last.items())
+    ]
+    return Verification(problems, heads)
 
 
 @contextlib.contextmanager
@@ -288,3 +332,21 @@ def seal_legacy_chains(
         heads.objects.filter(chain=head.chain).update(head_hash=seal.hash, head_id=seal.id)
         sealed.append(head.chain)
     return sealed
+
+
+@command("platform_integrity.audit_anchor_publish")
+def audit_anchor_publish(
+    actor: Actor, *, heads: list[ChainHead], anchored_at: datetime.datetime
+) -> None:
+    """Publish heads just verified and anchored: integrations reading the event stream
+    keep a copy of them outside the database too."""
+    record(
+        action="platform_integrity.audit_anchor_publish",
+        object_type="audit_chain",
+        object_id="",
+        payload={"chains": len(heads), "rows": sum(head.rows for head in heads)},
+    )
+    outbox.emit(
+        "audit.anchored",
+        {"anchored_at": anchored_at, "heads": [dataclasses.asdict(head) for head in heads]},
+    )

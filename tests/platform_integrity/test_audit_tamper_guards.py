@@ -1,6 +1,7 @@
 """The audit log against its own database's owner: what the database refuses, what the
 app role may do, and what `verify_audit_chain` catches when the guards are switched off."""
 
+import json
 import re
 import subprocess
 from decimal import Decimal
@@ -9,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -87,7 +89,7 @@ def test_numbers_hash_the_same_as_written_and_as_read_back_from_jsonb():
             "", {**fields, "payload": [read_back]}
         ), f"{as_written!r} read back as {read_back!r}"
     assert audit.chain_hash(row["prev_hash"], fields) == row["hash"]
-    assert audit.verify_chains() == []
+    assert audit.verify_chains().problems == []
 
 
 def forge(chain: str, rehash) -> None:
@@ -113,7 +115,7 @@ def test_an_owner_without_the_key_cannot_rewrite_a_chain_that_verifies(settings)
     books = make_books()
     chain = f"entity:{books.entity.id}"
     forge(chain, audit.legacy_chain_hash)
-    assert audit.verify_chains() == [
+    assert audit.verify_chains().problems == [
         f"chain {chain}: no row of it carries the keyed hash (not written here)"
     ]
 
@@ -121,7 +123,7 @@ def test_an_owner_without_the_key_cannot_rewrite_a_chain_that_verifies(settings)
     settings.RIVANE_AUDIT_KEY = "a guess at the key"
     forge(chain, audit.chain_hash)
     settings.RIVANE_AUDIT_KEY = key
-    problems = audit.verify_chains()
+    problems = audit.verify_chains().problems
     assert problems == [
         *(
             f"audit #{number} ({chain}): hash does not match its content"
@@ -161,7 +163,7 @@ def legacy_log(chain: str, payloads: list[dict]) -> list[AuditEvent]:
 def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
     chain = "entity:00000000-0000-0000-0000-00000000000a"
     rows = legacy_log(chain, [{"amount_minor": 1_000}, {"ratio": 1e16}, {"lines": 2}])
-    assert audit.verify_chains() == [
+    assert audit.verify_chains().problems == [
         f"chain {chain}: no row of it carries the keyed hash (not written here)"
     ]
 
@@ -170,7 +172,7 @@ def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
     seal = AuditEvent.objects.get(chain=chain, action="platform_integrity.audit_chain_seal")
     assert seal.prev_hash == rows[-1].hash and seal.payload == {"unkeyed_up_to": rows[-1].id}
     audit_payload(Actor.system(), payload={})
-    assert audit.verify_chains() == []
+    assert audit.verify_chains().problems == []
 
     # Rewritten and re-hashed the old way, the unkeyed rows no longer link to the seal.
     with connection.cursor() as cursor:
@@ -183,7 +185,9 @@ def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
             prev_hash = audit.legacy_chain_hash(prev_hash, audit.hashed_fields(row))
             legacy_rows.filter(pk=row["id"]).update(prev_hash=row["prev_hash"], hash=prev_hash)
         cursor.execute("SET LOCAL session_replication_role = origin")
-    assert audit.verify_chains() == [f"audit #{seal.id} ({chain}): prev_hash does not link"]
+    assert audit.verify_chains().problems == [
+        f"audit #{seal.id} ({chain}): prev_hash does not link"
+    ]
 
 
 def connect_as(role: str) -> psycopg.Connection:
@@ -253,14 +257,14 @@ def test_the_app_role_may_use_every_table_and_truncate_none(settings):
 
 
 @pytest.mark.django_db
-def test_commands_and_the_relay_run_as_the_app_role(settings):
+def test_commands_the_relay_and_the_anchor_run_as_the_app_role(settings, tmp_path):
     settings.RIVANE_EVENT_STREAM = "rivane:test-app-role"
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(settings.RIVANE_APP_ROLE)}")
     books = make_books()
     posted_entry(books, 1_000)
     assert_invariants_hold()
-    assert audit.verify_chains() == []
+    call_command("verify_audit_chain", "--anchor", tmp_path / "anchor.json")
     events = OutboxEvent.objects.count()
     try:
         assert events and relay_pending() == events
@@ -293,3 +297,80 @@ def test_make_run_migrates_as_the_owner_and_serves_as_the_app_role():
         assert derived.stdout.strip() == app
     migrate = script.index('DATABASE_URL=$owner_url "$BIN/python" manage.py migrate --noinput')
     assert script.index("unset DATABASE_OWNER_URL") < migrate < script.index('"$BIN/gunicorn"')
+
+
+def verify(capsys, *args) -> tuple[str, str]:
+    """`verify_audit_chain`'s report, and its error when it exits non-zero."""
+    try:
+        call_command("verify_audit_chain", *args)
+    except CommandError as failed:
+        return capsys.readouterr().out, str(failed)
+    return capsys.readouterr().out, ""
+
+
+@pytest.mark.django_db
+def test_anchored_heads_catch_a_truncated_log_and_deleted_chain_heads(capsys, tmp_path):
+    books = make_books()
+    audit_payload(Actor.system(), payload={"ratio": 1e16, "rate": 1.5e-7})
+    anchor = tmp_path / "audit-anchor.json"
+    report, failed = verify(capsys, "--anchor", anchor)
+    assert "Audit chain intact" in report and "No earlier anchor" in report and not failed
+    anchored = json.loads(anchor.read_text())
+    entity_chain = f"entity:{books.entity.id}"
+    assert {head["chain"] for head in anchored["heads"]} == {"global", entity_chain}
+    published = OutboxEvent.objects.get(event_type="audit.anchored").payload
+    assert published["heads"] == anchored["heads"]
+
+    with connection.cursor() as cursor:  # the owner, guards off
+        cursor.execute("ALTER TABLE audit_event DISABLE TRIGGER ALL")
+        cursor.execute("ALTER TABLE audit_chain_head DISABLE TRIGGER ALL")
+        cursor.execute("TRUNCATE audit_event")
+        cursor.execute("DELETE FROM audit_chain_head")
+        cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER ALL")
+        cursor.execute("ALTER TABLE audit_chain_head ENABLE TRIGGER ALL")
+    assert "Audit chain intact (0 rows)" in verify(capsys)[0]
+
+    report, failed = verify(capsys, "--anchor", anchor)
+    assert failed == f"audit chain broken: 2 problem(s); {anchor} is left as it was"
+    for head in anchored["heads"]:
+        assert (
+            f"- chain {head['chain']}: its anchored head #{head['head_id']} is gone"
+            f" ({head['rows']} rows up to it at the anchor, no rows now)"
+        ) in report
+    assert json.loads(anchor.read_text()) == anchored
+
+
+@pytest.mark.django_db
+def test_anchored_heads_catch_rows_cut_from_the_end_and_the_head_moved_back(capsys, tmp_path):
+    books = make_books()
+    posted_entry(books, 1_000)
+    anchor = tmp_path / "audit-anchor.json"
+    verify(capsys, "--anchor", anchor)
+    posted_entry(books, 2_000)
+    assert "Every head anchored at" in verify(capsys, "--anchor", anchor)[0]
+    anchored = {head["chain"]: head for head in json.loads(anchor.read_text())["heads"]}
+    chain = f"entity:{books.entity.id}"
+    head = anchored[chain]
+
+    kept = AuditEvent.objects.filter(chain=chain, id__lt=head["head_id"]).order_by("-id")[2]
+    with connection.cursor() as cursor:  # the owner, guards off
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM audit_event WHERE chain = %s AND id > %s", [chain, kept.id])
+        cursor.execute(
+            "UPDATE audit_chain_head SET head_id = %s, head_hash = %s WHERE chain = %s",
+            [kept.id, kept.hash, chain],
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    assert verify(capsys) == (
+        f"Audit chain intact ({AuditEvent.objects.count()} rows).\n"
+        "Without --anchor, rows cut from the end of a chain go unnoticed.\n",
+        "",
+    )
+
+    report, failed = verify(capsys, "--anchor", anchor)
+    assert failed.startswith("audit chain broken: 1 problem(s)")
+    rows_now = AuditEvent.objects.filter(chain=chain).count()
+    assert report == (
+        f"- chain {chain}: its anchored head #{head['head_id']} is gone"
+        f" ({head['rows']} rows up to it at the anchor, {rows_now} rows now)\n"
+    )

@@ -1,6 +1,8 @@
 """Settings, read from the environment (see README.md for the variables)."""
 
 import datetime
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -189,6 +191,16 @@ RIVANE_TURN_TIMEOUT_MS = int(os.environ.get("RIVANE_TURN_TIMEOUT_MS", "5000"))
 RIVANE_LOCK_TIMEOUT_MS = int(os.environ.get("RIVANE_LOCK_TIMEOUT_MS", "2000"))
 RIVANE_STATEMENT_TIMEOUT_MS = int(os.environ.get("RIVANE_STATEMENT_TIMEOUT_MS", "10000"))
 RIVANE_EVENT_STREAM = os.environ.get("RIVANE_EVENT_STREAM", "rivane:events")
+# The role the serving processes connect as (DATABASE_URL); migrations, run by the
+# database's owner, grant it what it needs and no more (README, "Two database roles").
+RIVANE_APP_ROLE = os.environ.get("RIVANE_APP_ROLE", "rivane_app")
+# The key of the audit log's hash chain (HMAC-SHA256), kept outside the database so that
+# its owner cannot write a chain that verifies. Rows hashed under another key fail
+# `verify_audit_chain`, so it must outlive any change of SECRET_KEY: set it in production.
+RIVANE_AUDIT_KEY = (
+    os.environ.get("RIVANE_AUDIT_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"rivane audit chain", hashlib.sha256).hexdigest()
+)
 # How long an API token lives unless its issuer says otherwise (`issue_token --days`).
 RIVANE_TOKEN_TTL_DAYS = int(os.environ.get("RIVANE_TOKEN_TTL_DAYS", "90"))
 # Refused bearer tokens allowed per client address (DRF rate syntax), per web process.

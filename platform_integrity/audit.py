@@ -1,18 +1,32 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, hash-chained audit log.
 
+Each row carries an HMAC-SHA256 of the previous row's hash and its own content,
+under a key kept outside the database (`RIVANE_AUDIT_KEY`): whoever owns the
+database can still remove rows, but cannot write a chain that verifies. Rows
+removed from the end of a chain, or whole chains, are caught against heads
+verified earlier and kept outside the database (`verify_audit_chain --anchor`).
+"""
+
+import contextlib
 import dataclasses
+import datetime
 import hashlib
+import hmac
 import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from platform_integrity import bulk
+from platform_integrity import bulk, outbox
+from platform_integrity.context import Actor
 from platform_integrity.models import AuditChainHead, AuditEvent
-from platform_integrity.unit_of_work import UnitOfWork, current
+from platform_integrity.unit_of_work import UnitOfWork, command, current
 
 MAX_LISTED_ITEMS = 50
 
@@ -62,8 +76,66 @@ HASHED_FIELDS = (
 
 
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The keyed hash of a row (its `hashed_fields`), chained onto the previous row's.
+
+    Its payload is hashed with numbers as jsonb prints them (`as_jsonb_prints`), so
+    the hash is the same from the payload as written and as read back.
+    """
+    body = orjson.dumps(
+        {**row, "payload": as_jsonb_prints(row["payload"])}, option=orjson.OPT_SORT_KEYS
+    )
+    return hmac.digest(
+        settings.RIVANE_AUDIT_KEY.encode(), prev_hash.encode() + body, "sha256"
+    ).hex()
+
+
+_ORJSON_INTEGERS = range(-(2**63), 2**64)
+
+
+def as_jsonb_prints(value: Any) -> Any:
+    """A JSON value with each number as jsonb prints it back.
+
+    jsonb keeps a number's digits but not its notation: a float written as 1e+16
+    reads back as the integer 10000000000000000, 1.5e-7 as 0.00000015, -0.0 as 0.0.
+    Integers print as they are; those past 64 bits (a large float read back) are
+    written from their digits, which orjson cannot do itself.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) is str else as_jsonb_prints(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) is str else as_jsonb_prints(v) for v in value]
+    if kind is float:
+        # The digits orjson wrote to jsonb, in jsonb's plain notation.
+        digits = Decimal(orjson.dumps(value).decode())
+        return orjson.Fragment(format(digits.copy_abs() if digits.is_zero() else digits, "f"))
+    if kind is int and value not in _ORJSON_INTEGERS:
+        return orjson.Fragment(str(value))
+    return value
+
+
+def legacy_chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The hash of rows written before the audit key: SHA-256, unkeyed, of Python's JSON."""
     body = json.dumps(row, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _legacy_hash_matches(prev_hash: str, row: dict[str, Any], stored: str) -> bool:
+    if legacy_chain_hash(prev_hash, row) == stored:
+        return True
+    # Those rows hashed a float as Python writes it, 1e+16, which reads back as an integer.
+    as_written = {**row, "payload": _large_integers_as_floats(row["payload"])}
+    return legacy_chain_hash(prev_hash, as_written) == stored
+
+
+def _large_integers_as_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _large_integers_as_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_large_integers_as_floats(item) for item in value]
+    if type(value) is int and abs(value) >= 10**16 and float(value) == value:
+        return float(value)
+    return value
 
 
 def hashed_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -146,20 +218,135 @@ def flush(uow: UnitOfWork) -> None:
     uow.audit_rows = []
 
 
-def verify_chains() -> list[str]:
-    """Problems found walking every chain in order; empty when the log is intact."""
+@dataclasses.dataclass(frozen=True)
+class ChainHead:
+    """The last row of a chain when it was verified, and how many rows led to it."""
+
+    chain: str
+    head_id: int
+    head_hash: str
+    rows: int
+
+
+@dataclasses.dataclass
+class Verification:
+    problems: list[str]
+    heads: list[ChainHead]
+
+
+def verify_chains(anchored: Iterable[ChainHead] = ()) -> Verification:
+    """Walk every chain in order: the problems found (none when the log is intact),
+    and the head of each chain.
+
+    Rows written before the audit key carry an unkeyed hash; they are accepted only
+    at the start of a chain, before its first keyed row, whose hash vouches for them
+    (`seal_legacy_chains` wrote one onto every chain that had them). A chain with no
+    keyed row at all is a problem: anyone could have written it.
+
+    Each `anchored` head, verified earlier, must still be in its chain: otherwise
+    rows were cut from the chain's end (its recorded head moved back with them), or
+    the whole chain is gone.
+    """
     problems: list[str] = []
-    last_hash: dict[str, str] = {}
-    events = AuditEvent.objects.order_by("chain", "id").values()
-    for event in events.iterator(chunk_size=2000):
-        chain, number = event["chain"], event["id"]
-        if event["prev_hash"] != last_hash.get(chain, ""):
-            problems.append(f"audit #{number} ({chain}): prev_hash does not link")
-        if chain_hash(event["prev_hash"], hashed_fields(event)) != event["hash"]:
-            problems.append(f"audit #{number} ({chain}): hash does not match its content")
-        last_hash[chain] = event["hash"]
-    heads = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
-    for chain in sorted(set(heads) | set(last_hash)):
-        if heads.get(chain) != last_hash.get(chain):
+    last: dict[str, tuple[int, str]] = {}
+    rows: dict[str, int] = {}
+    keyed: set[str] = set()
+    anchors = {head.head_id: head for head in anchored}
+    found: dict[int, str] = {}
+    with _one_snapshot():
+        events = AuditEvent.objects.order_by("chain", "id").values()
+        for event in events.iterator(chunk_size=2000):
+            chain, number, prev_hash = event["chain"], event["id"], event["prev_hash"]
+            if prev_hash != last.get(chain, (0, ""))[1]:
+                problems.append(f"audit #{number} ({chain}): prev_hash does not link")
+            fields = hashed_fields(event)
+            if chain_hash(prev_hash, fields) == event["hash"]:
+                keyed.add(chain)
+            elif chain in keyed or not _legacy_hash_matches(prev_hash, fields, event["hash"]):
+                problems.append(f"audit #{number} ({chain}): hash does not match its content")
+            last[chain] = number, event["hash"]
+            rows[chain] = rows.get(chain, 0) + 1
+            if number in anchors and anchors[number].chain == chain:
+                found[number] = event["hash"]
+        recorded = dict(AuditChainHead.objects.values_list("chain", "head_hash"))
+    for chain in sorted(set(recorded) | set(last)):
+        if recorded.get(chain) != last.get(chain, (0, None))[1]:
             problems.append(f"chain {chain}: its recorded head is not its last row (rows missing)")
-    return problems
+    for chain in sorted(set(last) - keyed):
+        problems.append(f"chain {chain}: no row of it carries the keyed hash (not written here)")
+    for number, head in sorted(anchors.items()):
+        if found.get(number) == head.head_hash:
+            continue
+        now = f"{rows[head.chain]} rows now" if head.chain in rows else "no rows now"
+        what = "was rewritten" if number in found else "is gone"
+        problems.append(
+            f"chain {head.chain}: its anchored head #{number} {what}"
+            f" ({head.rows} rows up to it at the anchor, {now})"
+        )
+    heads = [
+        ChainHead(chain, head_id, head_hash, rows[chain])
+        for chain, (head_id, head_hash) in sorted(last.items())
+    ]
+    return Verification(problems, heads)
+
+
+@contextlib.contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """Reads that all see one snapshot, so rows committed while the log is walked do not
+    look like a head without its rows. Inside a transaction already, they share its own."""
+    isolate = not connection.in_atomic_block
+    with transaction.atomic():
+        if isolate:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+def seal_legacy_chains(
+    events: type[models.Model] = AuditEvent, heads: type[models.Model] = AuditChainHead
+) -> list[str]:
+    """Chain a keyed row onto every chain whose last row carries the unkeyed hash of
+    before the audit key (migration 0009 does, with its own models); its keyed hash
+    vouches for the rows before it. The chains sealed."""
+    sealed = []
+    for head in heads.objects.order_by("chain"):
+        last = events.objects.filter(pk=head.head_id).values().first()
+        if last and chain_hash(last["prev_hash"], hashed_fields(last)) == last["hash"]:
+            continue
+        row = {
+            "chain": head.chain,
+            "occurred_at": timezone.now(),
+            "actor": "system",
+            "channel": "SYSTEM",
+            "ip": None,
+            "action": "platform_integrity.audit_chain_seal",
+            "object_type": "audit_chain",
+            "object_id": head.chain,
+            "outcome": AuditEvent.Outcome.ACCEPTED.value,
+            "reason_code": "",
+            "payload": {"unkeyed_up_to": head.head_id},
+            "prev_hash": head.head_hash,
+        }
+        row["hash"] = chain_hash(row["prev_hash"], hashed_fields(row))
+        seal = events.objects.create(**row)
+        heads.objects.filter(chain=head.chain).update(head_hash=seal.hash, head_id=seal.id)
+        sealed.append(head.chain)
+    return sealed
+
+
+@command("platform_integrity.audit_anchor_publish")
+def audit_anchor_publish(
+    actor: Actor, *, heads: list[ChainHead], anchored_at: datetime.datetime
+) -> None:
+    """Publish heads just verified and anchored: integrations reading the event stream
+    keep a copy of them outside the database too."""
+    record(
+        action="platform_integrity.audit_anchor_publish",
+        object_type="audit_chain",
+        object_id="",
+        payload={"chains": len(heads), "rows": sum(head.rows for head in heads)},
+    )
+    outbox.emit(
+        "audit.anchored",
+        {"anchored_at": anchored_at, "heads": [dataclasses.asdict(head) for head in heads]},
+    )

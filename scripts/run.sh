@@ -3,6 +3,9 @@
 # Uses the embedded PostgreSQL/Redis unless DATABASE_URL is already set. Only the
 # embedded install gets the demo company (and its published logins), unless
 # RIVANE_SEED_DEMO=1 asks for it; a named database is treated as production.
+# Migrations run as the database's owner, everything else as the app role (README,
+# "Two database roles"): DATABASE_OWNER_URL and DATABASE_URL when both are set, else
+# DATABASE_URL is the owner's and the app role connects to the same database.
 # Ctrl-C (or SIGTERM) stops every child; if any child dies, the rest are stopped too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +19,25 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 mkdir -p var
 
-"$BIN/python" manage.py migrate --noinput
+# A database URL with its user (and password) replaced by the app role's name.
+as_app_role() {
+  local scheme=${1%%://*} rest=${1#*://}
+  case ${rest%%/*} in *@*) rest=${rest#*@} ;; esac
+  printf '%s://%s@%s\n' "$scheme" "$RIVANE_APP_ROLE" "$rest"
+}
+
+export RIVANE_APP_ROLE=${RIVANE_APP_ROLE:-rivane_app}
+owner_url=${DATABASE_OWNER_URL:-$DATABASE_URL}
+if [ -z "${DATABASE_OWNER_URL:-}" ]; then
+  DATABASE_URL=$(as_app_role "$owner_url")
+fi
+export DATABASE_URL
+# The serving processes never see the owner's connection.
+unset DATABASE_OWNER_URL
+
+DATABASE_URL=$owner_url "$BIN/python" manage.py migrate --noinput
+# Fails here, not on the first request, if the app role cannot connect.
+"$BIN/python" manage.py migrate --check >/dev/null
 if [ "${RIVANE_EMBEDDED_SERVICES:-0}" = 1 ] || [ "${RIVANE_SEED_DEMO:-0}" = 1 ]; then
   "$BIN/python" manage.py seed_demo
   logins="The demo logins were printed by seed_demo above."

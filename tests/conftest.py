@@ -5,9 +5,11 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core.cache import cache
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -46,6 +48,20 @@ def plain_http():
         SECURE_HSTS_SECONDS=0,
         SECURE_PROXY_SSL_HEADER=None,
     ):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_past_the_audit_guards():
+    """Between transactional tests Django empties every table with one TRUNCATE, which the
+    audit log and its chain heads refuse (migration 0009); the test run's superuser lets
+    that flush skip triggers, as the owner's tampering in the tests does."""
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        flush(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    with mock.patch.object(DatabaseOperations, "execute_sql_flush", execute_sql_flush):
         yield
 
 

@@ -175,12 +175,28 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Payment runs (`payables.tasks`). A worker holds a run by a lease it renews before
+# each payment; a run whose lease has run out (its worker died) may be claimed again.
+RIVANE_RUN_LEASE_SECONDS = float(os.environ.get("RIVANE_RUN_LEASE_SECONDS", "30"))
+# How often the sweeper looks for runs nobody works, and how long a QUEUED run waits
+# after its task was sent before the sweeper sends it again.
+RIVANE_RUN_SWEEP_SECONDS = float(os.environ.get("RIVANE_RUN_SWEEP_SECONDS", "5"))
+RIVANE_RUN_REQUEUE_AFTER_SECONDS = float(os.environ.get("RIVANE_RUN_REQUEUE_AFTER_SECONDS", "60"))
+# Attempts at one item's payment when it fails transiently (503, lost connection), and
+# the first wait between them (doubling, jittered).
+RIVANE_RUN_ITEM_ATTEMPTS = int(os.environ.get("RIVANE_RUN_ITEM_ATTEMPTS", "5"))
+RIVANE_RUN_RETRY_BACKOFF_SECONDS = float(os.environ.get("RIVANE_RUN_RETRY_BACKOFF_SECONDS", "1"))
+
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "platform_integrity.tasks.relay_outbox", "schedule": 1.0},
+    "sweep-payment-runs": {
+        "task": "payables.sweep_payment_runs",
+        "schedule": RIVANE_RUN_SWEEP_SECONDS,
+    },
 }
 
 # The retry bound of the guarded unit of work (see platform_integrity/unit_of_work.py).

@@ -83,12 +83,22 @@ class PaymentRunItemInline(ReadOnlyInline):
         "payment",
         "error_code",
         "error_detail",
+        "attempts",
     ]
     readonly_fields = fields
 
 
 @admin.register(PaymentRun)
 class PaymentRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "status", "created_by", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "created_by",
+        "created_at",
+        "lease_until",
+        "claims",
+        "finished_at",
+    ]
     list_filter = ["kind", "status"]
     inlines = [PaymentRunItemInline]

@@ -8,14 +8,22 @@ nowhere else (tests/payables/test_no_bypass.py enforces it).
 """
 
 import copy
+import functools
 import logging
+import random
+import time
 import uuid
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from ledger import money
@@ -55,9 +63,11 @@ from platform_integrity import (
 )
 from platform_integrity.context import Actor
 from platform_integrity.errors import (
+    DatabaseUnavailable,
     DomainError,
     NotFound,
     OptimisticLockConflict,
+    RetryLater,
     ValidationFailed,
 )
 from platform_integrity.ids import as_uuid, entity_id_of
@@ -846,9 +856,10 @@ def payment_run_create(
     entity_id: UUID | None = None,
     external_id: str | None = None,
 ) -> PaymentRun:
-    """Record a sync feed or a batch of bills to pay; a Celery task works it afterwards.
+    """Record a sync feed or a batch of bills to pay; its Celery task is sent on commit.
 
-    A replayed `external_id` (which needs the run's entity) returns the original run.
+    A replayed `external_id` (which needs the run's entity) returns the original run,
+    whose task was sent when it was created.
     """
     permissions.require(actor, "payables.pay_bill", "start payment runs")
     entity = _entity(entity_id) if entity_id is not None else None
@@ -881,19 +892,115 @@ def payment_run_create(
         object_id=str(run.id),
         payload={"kind": kind, "items": items},
     )
+    transaction.on_commit(functools.partial(_send_run, run.id, kind))
     return run
 
 
+def _send_run(run_id: UUID, kind: str) -> None:
+    from payables import tasks  # tasks.py imports this module
+
+    tasks.payment_run_send(run_id, kind)
+
+
+def _lease_end() -> CombinedExpression:
+    return Now() + timedelta(seconds=settings.RIVANE_RUN_LEASE_SECONDS)
+
+
 def payment_run_claim(run_id: UUID) -> PaymentRun | None:
-    """Compare-and-set QUEUED -> RUNNING, so two workers never work one run."""
-    claimed = PaymentRun.objects.filter(pk=run_id, status=PaymentRun.Status.QUEUED).update(
-        status=PaymentRun.Status.RUNNING, started_at=timezone.now()
+    """Compare-and-set: a QUEUED run, or a RUNNING one whose lease has run out (its
+    worker died), becomes this worker's under a fresh lease. None if it is not free."""
+    token = uuid.uuid4()
+    claimed = (
+        PaymentRun.objects.filter(pk=run_id)
+        .filter(
+            Q(status=PaymentRun.Status.QUEUED)
+            | Q(status=PaymentRun.Status.RUNNING, lease_until__lt=Now())
+        )
+        .update(
+            status=PaymentRun.Status.RUNNING,
+            started_at=Coalesce("started_at", Now()),
+            lease_until=_lease_end(),
+            lease_token=token,
+            claims=F("claims") + 1,
+        )
     )
     return PaymentRun.objects.select_related("created_by").get(pk=run_id) if claimed else None
 
 
-def payment_run_item_execute(run: PaymentRun, item: PaymentRunItem) -> PaymentRunItem:
-    """Pay one item through the canonical command; its outcome is recorded, never raised."""
+def payment_run_lease_left(run_id: UUID) -> float | None:
+    """Seconds until the lease another worker holds on a RUNNING run runs out, if it does."""
+    left = (
+        PaymentRun.objects.filter(
+            pk=run_id, status=PaymentRun.Status.RUNNING, lease_until__gte=Now()
+        )
+        .annotate(left=F("lease_until") - Now())
+        .values_list("left", flat=True)
+        .first()
+    )
+    return None if left is None else left.total_seconds()
+
+
+def _renew_lease(run: PaymentRun) -> bool:
+    """Extend this worker's lease on the run; False when it is no longer this worker's."""
+    return bool(
+        PaymentRun.objects.filter(
+            pk=run.pk, status=PaymentRun.Status.RUNNING, lease_token=run.lease_token
+        ).update(lease_until=_lease_end())
+    )
+
+
+def payment_run_item_execute(run: PaymentRun, item: PaymentRunItem) -> PaymentRunItem | None:
+    """Pay one item through the canonical command and record its outcome (never raised).
+
+    A transient failure — a `RetryLater` error (503) or a lost database connection —
+    leaves the item PENDING with that error and it is tried again after a jittered,
+    doubling wait; past `RIVANE_RUN_ITEM_ATTEMPTS` attempts it is FAILED. Attempts
+    are counted before they start, so the ones a dying worker began count too. The
+    item's idempotency key (`external_id`) makes an attempt after one whose commit
+    was lost a replay, never a second payment.
+
+    None when the run is no longer this worker's (its lease passed to another).
+    """
+    max_attempts = settings.RIVANE_RUN_ITEM_ATTEMPTS
+    while True:
+        if not _renew_lease(run):
+            return None
+        if item.attempts >= max_attempts:
+            return _record(
+                item,
+                PaymentRunItem.Outcome.FAILED,
+                code=item.error_code or "attempts_exhausted",
+                status=item.error_status or 503,
+                detail=item.error_detail or f"Gave up after {item.attempts} attempts.",
+            )
+        if not _begin_attempt(item):
+            return item
+        outcome, payment, error = _pay(run, item)
+        if outcome is not None:
+            return _record(item, outcome, payment=payment, **error)
+        if item.attempts >= max_attempts:
+            return _record(item, PaymentRunItem.Outcome.FAILED, **error)
+        _record(item, PaymentRunItem.Outcome.PENDING, **error)
+        time.sleep(_retry_wait(item.attempts))
+
+
+def _begin_attempt(item: PaymentRunItem) -> bool:
+    """Count an attempt at a still PENDING item; False if it is settled already."""
+    begun = PaymentRunItem.objects.filter(
+        pk=item.pk, outcome=PaymentRunItem.Outcome.PENDING
+    ).update(attempts=F("attempts") + 1)
+    item.attempts += 1
+    return bool(begun)
+
+
+def _retry_wait(attempts: int) -> float:
+    return settings.RIVANE_RUN_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1) * random.uniform(0.5, 1)
+
+
+def _pay(
+    run: PaymentRun, item: PaymentRunItem
+) -> tuple[str | None, Payment | None, dict[str, Any]]:
+    """(outcome, payment, error) of one attempt; outcome None when it may be retried."""
     actor = Actor(user=run.created_by, channel=run.kind)
     try:
         payment = payment_submit(
@@ -905,35 +1012,96 @@ def payment_run_item_execute(run: PaymentRun, item: PaymentRunItem) -> PaymentRu
             entity_id=run.entity_id,
             post=True,
         )
+    except RetryLater as err:
+        return None, None, {"code": err.code, "status": err.status, "detail": err.detail}
+    except (OperationalError, InterfaceError) as exc:
+        # The connection is gone: the next query opens a new one.
+        connection.close()
+        error = {"code": DatabaseUnavailable.code, "status": 503, "detail": str(exc)}
+        return None, None, error
     except DomainError as err:
-        item.outcome = PaymentRunItem.Outcome.REJECTED
-        item.error_code, item.error_status, item.error_detail = err.code, err.status, err.detail
+        error = {"code": err.code, "status": err.status, "detail": err.detail}
+        return PaymentRunItem.Outcome.REJECTED, None, error
     except Exception as exc:  # one broken item must not stop the rest of the run
         logger.exception("payment run %s item %s failed", run.id, item.position)
-        item.outcome = PaymentRunItem.Outcome.FAILED
-        item.error_code, item.error_status, item.error_detail = "internal_error", 500, str(exc)
-    else:
-        item.payment = payment
-        item.outcome = (
-            PaymentRunItem.Outcome.REPLAYED
-            if payment.replayed
-            else PaymentRunItem.Outcome.SUCCEEDED
-        )
-    item.finished_at = timezone.now()
-    item.save(
-        update_fields=[
-            "outcome",
-            "payment",
-            "error_code",
-            "error_status",
-            "error_detail",
-            "finished_at",
-        ]
+        error = {"code": "internal_error", "status": 500, "detail": str(exc)}
+        return PaymentRunItem.Outcome.FAILED, None, error
+    if payment.replayed and not _own_earlier_attempt(run, item, payment):
+        return PaymentRunItem.Outcome.REPLAYED, payment, {}
+    return PaymentRunItem.Outcome.SUCCEEDED, payment, {}
+
+
+def _own_earlier_attempt(run: PaymentRun, item: PaymentRunItem, payment: Payment) -> bool:
+    """A replayed payment that this item's own earlier attempt made (its worker died
+    before recording it) is the item's success, not a replay: made since the run
+    started, and no other item of the run holds it."""
+    return (
+        item.attempts > 1
+        and payment.created_at >= run.started_at
+        and not run.items.filter(payment=payment).exclude(pk=item.pk).exists()
+    )
+
+
+def _record(
+    item: PaymentRunItem,
+    outcome: str,
+    *,
+    payment: Payment | None = None,
+    code: str = "",
+    status: int | None = None,
+    detail: str = "",
+) -> PaymentRunItem:
+    """Write an attempt's outcome on the item, if it is still PENDING (compare-and-set)."""
+    item.outcome, item.payment = outcome, payment
+    item.error_code, item.error_status, item.error_detail = code, status, detail
+    item.finished_at = None if outcome == PaymentRunItem.Outcome.PENDING else timezone.now()
+    PaymentRunItem.objects.filter(pk=item.pk, outcome=PaymentRunItem.Outcome.PENDING).update(
+        outcome=item.outcome,
+        payment=item.payment,
+        error_code=item.error_code,
+        error_status=item.error_status,
+        error_detail=item.error_detail,
+        finished_at=item.finished_at,
     )
     return item
 
 
-def payment_run_finish(run: PaymentRun) -> None:
-    PaymentRun.objects.filter(pk=run.pk).update(
-        status=PaymentRun.Status.COMPLETED, finished_at=timezone.now()
+def payment_run_finish(run: PaymentRun) -> bool:
+    """COMPLETED, if the run is still this worker's and no item is left PENDING."""
+    pending = PaymentRunItem.objects.filter(
+        run=OuterRef("pk"), outcome=PaymentRunItem.Outcome.PENDING
     )
+    return bool(
+        PaymentRun.objects.filter(
+            ~Exists(pending),
+            pk=run.pk,
+            status=PaymentRun.Status.RUNNING,
+            lease_token=run.lease_token,
+        ).update(status=PaymentRun.Status.COMPLETED, finished_at=Now(), lease_until=None)
+    )
+
+
+def payment_runs_to_resend(limit: int = 100) -> list[tuple[UUID, str]]:
+    """(id, kind) of the runs whose task must be sent again, marked as sent now.
+
+    - QUEUED, its task sent `RIVANE_RUN_REQUEUE_AFTER_SECONDS` ago or more: the broker
+      was down when it was created, or lost the task;
+    - RUNNING with its lease run out (its worker died), not sent since — or sent
+      that long ago, in case that send was lost too.
+
+    Sweepers running at once take different runs (SKIP LOCKED).
+    """
+    waited = Now() - timedelta(seconds=settings.RIVANE_RUN_REQUEUE_AFTER_SECONDS)
+    queued = Q(status=PaymentRun.Status.QUEUED, enqueued_at__lte=waited)
+    abandoned = Q(status=PaymentRun.Status.RUNNING, lease_until__lt=Now()) & (
+        Q(enqueued_at__lt=F("lease_until")) | Q(enqueued_at__lte=waited)
+    )
+    with transaction.atomic():
+        due = list(
+            PaymentRun.objects.select_for_update(skip_locked=True)
+            .filter(queued | abandoned)
+            .order_by("enqueued_at")
+            .values_list("id", "kind")[:limit]
+        )
+        PaymentRun.objects.filter(pk__in=[pk for pk, _ in due]).update(enqueued_at=Now())
+    return due

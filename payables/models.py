@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from platform_integrity.history import history
@@ -246,6 +247,15 @@ class PaymentRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When its task was last sent to the broker: the sweeper sends it again when the
+    # run waits too long. Run times are the database's clock: workers' clocks may differ.
+    enqueued_at = models.DateTimeField(db_default=Now())
+    # The lease of the worker working it, renewed as it goes. Once it has run out the
+    # worker is taken for dead, and another may claim the run (its PENDING items).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    # How many times a worker has claimed it: more than once, it was resumed.
+    claims = models.PositiveIntegerField(default=0)
 
     # Set by the create command when an idempotency key replays an earlier one.
     replayed = False
@@ -253,6 +263,14 @@ class PaymentRun(models.Model):
     class Meta:
         db_table = "payment_run"
         ordering = ["-created_at"]
+        indexes = [
+            # The sweeper's scan: finished runs, nearly all of them, are left out.
+            models.Index(
+                fields=["enqueued_at"],
+                name="payment_run_unfinished",
+                condition=~models.Q(status="COMPLETED"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} run {str(self.id)[:8]} {self.status}"
@@ -280,6 +298,8 @@ class PaymentRunItem(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error_detail = models.TextField(blank=True)
+    # Payment attempts begun: a transient failure (or a worker dying) uses one up.
+    attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

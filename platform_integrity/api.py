@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from platform_integrity import outbox
 from platform_integrity.filters import MAX_PAGE, query
 from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
 from platform_integrity.roles import has_perm
@@ -16,6 +17,7 @@ EVENT_FEED_FIELDS = {
         "Event",
         {
             "id": serializers.CharField(),
+            "position": serializers.IntegerField(),
             "type": serializers.CharField(),
             "occurred_at": serializers.DateTimeField(),
             "entity_id": serializers.CharField(allow_null=True),
@@ -101,7 +103,8 @@ class AuditEventListApi(APIView):
 
 
 class EventFeedApi(APIView):
-    """Published events in commit order; `after` is the `next_cursor` of the previous page."""
+    """Committed events in the order they became visible, Redis or not; `after` is the
+    `next_cursor` of the previous page."""
 
     permission_classes = [has_perm("platform_integrity.view_outboxevent")]
 
@@ -112,6 +115,7 @@ class EventFeedApi(APIView):
     def get(self, request):
         filters = query(self.FilterSerializer, request)
         after = filters["after"]
+        outbox.assign_positions()
         page = list(
             OutboxEvent.objects.filter(position__gt=after).order_by("position")[: filters["limit"]]
         )
@@ -120,6 +124,7 @@ class EventFeedApi(APIView):
                 "events": [
                     {
                         "id": str(e.event_id),
+                        "position": e.position,
                         "type": e.event_type,
                         "occurred_at": e.occurred_at,
                         "entity_id": e.entity_id,

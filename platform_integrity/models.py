@@ -88,8 +88,9 @@ class AuditChainHead(models.Model):
 class OutboxEvent(models.Model):
     """An event written in the same transaction as the change it describes.
 
-    `position` is assigned by the relay when it publishes, so the feed is
-    ordered by when events became visible (commit order), not by id.
+    `position` is assigned in the database once the event has committed
+    (`outbox.assign_positions`), so the feed is ordered by when events became
+    visible, not by id; `published_at` is set when the relay has sent it to Redis.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -105,7 +106,12 @@ class OutboxEvent(models.Model):
         db_table = "outbox_event"
         indexes = [
             models.Index(
-                fields=["id"], name="outbox_unpublished", condition=models.Q(published_at=None)
+                fields=["id"], name="outbox_unpositioned", condition=models.Q(position=None)
+            ),
+            models.Index(
+                fields=["position"],
+                name="outbox_unpublished",
+                condition=models.Q(published_at=None),
             ),
         ]
 

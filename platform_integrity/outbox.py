@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from platform_integrity import bulk
@@ -40,3 +41,19 @@ def flush(uow: UnitOfWork) -> None:
     if uow.events:
         bulk.insert_values(OutboxEvent, uow.events)
         uow.events = []
+
+
+def assign_positions() -> int:
+    """Give committed events their feed positions; returns how many got one.
+
+    Positions come from one sequence, in a step that runs alone and sees only
+    committed rows (`rivane_outbox_position`, migration 0010), never at insert time:
+    so they increase in the order events become visible. An event that commits
+    late, with a lower id than events already in the feed, gets a position above
+    all of theirs, and a reader paging with `after=` never skips it. The relay runs
+    this, and so does the feed before it reads: it serves events while Redis is down.
+    Call it outside a transaction, or its lock is held until that one ends.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rivane_outbox_position()")
+        return cursor.fetchone()[0]

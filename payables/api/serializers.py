@@ -112,6 +112,7 @@ class PaymentRunItemOutput(serializers.ModelSerializer):
             "error_code",
             "error_status",
             "error_detail",
+            "attempts",
             "finished_at",
         ]
 
@@ -131,6 +132,8 @@ class PaymentRunOutput(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "lease_until",
+            "claims",
             "counts",
             "items",
         ]

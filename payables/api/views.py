@@ -2,14 +2,13 @@
 
 import re
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger.money import MAX_MINOR
-from payables import commands, selectors, tasks
+from payables import commands, selectors
 from payables.api.serializers import (
     BillOutput,
     BillSummaryOutput,
@@ -251,13 +250,8 @@ class PaymentVoidApi(APIView):
 # Sync and batch runs -----------------------------------------------------------------
 
 
-def _accepted(task, run: PaymentRun) -> Response:
-    """Queue a new run's task (a replayed run has its task already) and answer 202."""
-    if not run.replayed:
-        # The run is committed already (the command owns its transaction); on_commit
-        # still keeps this right if a caller ever wraps the view in one.
-        run_id = str(run.id)
-        transaction.on_commit(lambda: task.delay(run_id))
+def _accepted(run: PaymentRun) -> Response:
+    """202: the run is recorded, and its task was sent when it committed (or the sweeper will)."""
     return Response(
         PaymentRunOutput(selectors.payment_run_get(run.id)).data,
         status=status.HTTP_202_ACCEPTED,
@@ -297,7 +291,7 @@ class PaymentSyncRunCreateApi(APIView):
                 request.headers, data.validated_data.get("external_id")
             ),
         )
-        return _accepted(tasks.sync_import, run)
+        return _accepted(run)
 
 
 class PaymentBatchRunCreateApi(APIView):
@@ -325,7 +319,7 @@ class PaymentBatchRunCreateApi(APIView):
                 request.headers, data.validated_data.get("external_id")
             ),
         )
-        return _accepted(tasks.batch_pay, run)
+        return _accepted(run)
 
 
 class PaymentRunDetailApi(APIView):

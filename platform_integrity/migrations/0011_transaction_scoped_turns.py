@@ -102,7 +102,7 @@ DROP FUNCTION rivane_await_turn(bigint);
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("platform_integrity", "0008_api_token_expiry_and_revocation"),
+        ("platform_integrity", "0010_outbox_positions_in_database"),
         ("ledger", "0009_line_guards_read_nothing_shared"),
     ]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from payables import commands, tasks
+from payables import commands
 from payables.models import Bill, Payment, PaymentRun, PaymentRunItem
 from platform_integrity.models import AuditEvent, OutboxEvent
 from tests.payables.conftest import api_client, assert_invariants_hold, make_bill
@@ -19,22 +19,21 @@ def api_pay(client, bill, **extra):
 
 
 def sync_pay(books, bill, external_id: str):
-    run = commands.payment_run_create(
-        books.actor("integration", "API"),
-        kind=PaymentRun.Kind.SYNC,
-        entity_id=books.entity.id,
-        items=[
-            {
-                "bill_id": str(bill.id),
-                "amount_minor": bill.total_minor,
-                "currency_code": "USD",
-                "external_id": external_id,
-            }
-        ],
-    )
-
     def job() -> PaymentRunItem:
-        tasks.sync_import(str(run.id))
+        # The run's task is sent as it commits; Celery is eager here, so it runs now.
+        run = commands.payment_run_create(
+            books.actor("integration", "API"),
+            kind=PaymentRun.Kind.SYNC,
+            entity_id=books.entity.id,
+            items=[
+                {
+                    "bill_id": str(bill.id),
+                    "amount_minor": bill.total_minor,
+                    "currency_code": "USD",
+                    "external_id": external_id,
+                }
+            ],
+        )
         return PaymentRunItem.objects.get(run=run)
 
     return job

@@ -1,10 +1,6 @@
 """Sync and batch runs on a real Celery worker against real Redis and the test database."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -13,12 +9,11 @@ from django.conf import settings
 
 from payables import commands
 from payables.models import Payment
-from platform_integrity.db import database_url
 from tests.payables.conftest import api_client, assert_invariants_hold, make_bill
+from tests.payables.workers import celery_sending_to, start_worker, stop_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 # A Redis database of its own, so this worker can't take anyone else's tasks (or they its).
 WORKER_REDIS_DB = 13
 
@@ -29,43 +24,12 @@ def worker_broker_url() -> str:
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
-    from config.celery import app
-
     broker_url = worker_broker_url()
     redis.Redis.from_url(broker_url).flushdb()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "REDIS_URL": broker_url,
-        "CONN_MAX_AGE": "0",
-    }
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "-l",
-            "warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    previous_broker, eager = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.broker_url = broker_url
-    app.conf.task_always_eager = False
-    app.amqp._producer_pool = None
-    app._pool = None
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
-    app.conf.broker_url, app.conf.task_always_eager = previous_broker, eager
-    app.amqp._producer_pool = None
-    app._pool = None
+    process = start_worker(broker_url)
+    with celery_sending_to(broker_url):
+        yield process
+    stop_worker(process)
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from platform_integrity import faults
 from platform_integrity.errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -60,6 +62,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     request = context.get("request")
     instance = request.path if request is not None else ""
     headers: dict[str, str] = {}
+    exc = faults.retry_later(exc) or exc
     if isinstance(exc, DomainError):
         extra = {k: v for k, v in exc.extra.items() if k not in {"status", "code", "title"}}
         body = problem_body(
@@ -122,6 +125,31 @@ class ApiBodyLimitMiddleware:
                     f"Bodies are limited to {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
                 )
         return self.get_response(request)
+
+
+class DatabaseFaultMiddleware:
+    """A lost connection or a wait past its bound outside any API view (a screen, the
+    session or token lookup) is 503 with Retry-After too, never a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        fault = faults.retry_later(exception)
+        if fault is None:
+            return None
+        if request.path.startswith("/v1/"):
+            response = problem_response(
+                request, fault.status, fault.code, fault.title, fault.detail
+            )
+        else:
+            response = render(request, "503.html", {"detail": fault.detail}, status=fault.status)
+        for name, value in fault.headers.items():
+            response[name] = value
+        return response
 
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None):

@@ -10,10 +10,10 @@ A unit of work first tries to take the turn in its own SERIALIZABLE transaction
 (`TRY_TAKE`, the fast path: an idle entity costs no extra round trip). When the
 turn is busy it must not simply wait there: its snapshot would predate the
 holder's commit and its first row lock would fail with 40001. So it waits on a
-second connection of its own (`wait`), in a short READ COMMITTED transaction
-that takes the turn once it is free (`rivane_wait_turn`, migration 0011) and
-keeps it while the unit runs in a fresh transaction on the main connection;
-committing that one, the unit lets the turn go (`Turn.release`).
+second connection of its own (`wait`), in line, in a short READ COMMITTED
+transaction that takes the turn when its turn comes (`rivane_wait_turn`, migration
+0011) and keeps it while the unit runs in a fresh transaction on the main
+connection; committing that one, the unit lets the turn go (`Turn.release`).
 
 A queued call (`platform_integrity.coalescing`) waits the same way, holding its
 call's own lock so a leader knows it is still waited for; when a leader answers
@@ -27,13 +27,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import DatabaseUnavailable, LockTimeout
@@ -60,6 +58,10 @@ def timed_out(what: str) -> LockTimeout:
     return LockTimeout(f"{what} waited too long for its entity; try again.", retry_after_seconds=1)
 
 
+class TurnLost(Exception):
+    """The waiting connection died: a turn it held is gone, and the unit starts over."""
+
+
 @dataclass
 class QueuedCall:
     """A call written to `queued_command` for the holder of the turn to answer."""
@@ -78,6 +80,7 @@ class Turn:
     """The turn, held by the waiting connection's open transaction until `release`."""
 
     conn: psycopg.Connection
+    released: bool = False
 
     def execute(self, sql: str, params: list[Any]) -> list[tuple]:
         """A statement in the transaction that holds the turn (it sees what has committed)."""
@@ -85,9 +88,12 @@ class Turn:
             return self.conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
             _discard(self.conn)
-            raise _unavailable() from exc
+            raise TurnLost() from exc
 
     def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
         try:
             self.conn.execute("COMMIT")
         except psycopg.Error:
@@ -174,12 +180,8 @@ def wait(chain: str, until: float, call: QueuedCall | None = None) -> tuple[Turn
                 # Held while we wait: a leader runs only calls whose caller still waits.
                 conn.execute(CALL_LOCK, [call.id])
             cursor = conn.execute(
-                "SELECT outcome, leads FROM rivane_wait_turn(%s, %s, %s)",
-                [
-                    chain_key(chain),
-                    call.id if call else None,
-                    timezone.now() + timedelta(milliseconds=remaining_ms),
-                ],
+                "SELECT outcome, leads FROM rivane_wait_turn(%s, %s)",
+                [chain_key(chain), call.id if call else None],
             )
         outcome, leads = cursor.fetchone()
     except psycopg.Error as exc:
@@ -233,4 +235,4 @@ def queued_calls(chain: str, commands: list[str], how_many: int, turn: Turn | No
         return conn.execute(sql, params).fetchall()
     except psycopg.Error as exc:
         _discard(conn)
-        raise _unavailable() from exc
+        raise TurnLost() from exc

@@ -47,11 +47,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from platform_integrity import bulk, contention, turns
+from platform_integrity import bulk, contention, faults, turns
 from platform_integrity.context import Actor
 from platform_integrity.errors import (
     ConcurrencyRetryExhausted,
@@ -59,11 +58,13 @@ from platform_integrity.errors import (
     DomainError,
     LockTimeout,
     NestedUnitOfWork,
+    RetryLater,
 )
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
-# Waits that hit a bound: a row lock (lock_timeout), a statement, a cancel.
-TIMEOUT_SQLSTATES = {"55P03", "57014"}
+# Two units extended one audit chain: one lost its entity's turn with its waiting
+# connection. Like a serialization failure, the unit runs again on the chain as it is.
+CHAIN_FORK_CONSTRAINT = "audit_chain_no_fork"
 # A sequential scan takes a relation-level SIRead lock, so under SERIALIZABLE it
 # conflicts with every concurrent writer of that table, whichever entity it
 # writes to (the PostgreSQL manual's advice: encourage index scans). Small
@@ -189,21 +190,11 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc.__cause__, "sqlstate", None)
-
-
 def is_retryable(exc: BaseException) -> bool:
-    return _sqlstate(exc) in RETRYABLE_SQLSTATES
-
-
-def connection_lost(exc: BaseException) -> bool:
-    """The error ended the connection (killed, shut down, network gone)."""
-    state = _sqlstate(exc) or ""
-    if state.startswith("08") or state in {"57P01", "57P02", "57P03"}:
+    if faults.sqlstate(exc) in RETRYABLE_SQLSTATES:
         return True
-    conn = connection.connection
-    return conn is None or conn.closed or conn.pgconn.status != psycopg.pq.ConnStatus.OK
+    diagnostics = getattr(exc.__cause__, "diag", None)
+    return getattr(diagnostics, "constraint_name", None) == CHAIN_FORK_CONSTRAINT
 
 
 def command(
@@ -279,6 +270,10 @@ def run_unit(
                 with transaction.atomic(durable=True):
                     with bulk.pipelined() if pipelined else contextlib.nullcontext():
                         _begin(take_turn=held is None, chain=uow.chain)
+                        if held is not None:
+                            # First of the commit hooks: what runs after COMMIT (a task
+                            # sent, or run at once) may need the entity's turn.
+                            transaction.on_commit(held.release)
                         result = work()
                         with bulk.pipelined():
                             if before_commit is not None:
@@ -290,10 +285,18 @@ def run_unit(
                 if not wait_for_turn:
                     raise
                 held, _ = turns.wait(uow.chain, until)
+            except turns.TurnLost as exc:
+                if held is not None and held is not turn:
+                    held.release()
+                held = None
+                _give_up_past_bound(uow, exc)
+                uow.attempt += 1
             except DatabaseError as exc:
                 _after_failure(uow, exc)
                 time.sleep(backoff_seconds(uow.attempt))
                 uow.attempt += 1
+            except RetryLater:
+                raise
             except DomainError as err:
                 # In a unit of its own, on the same turn: the rejection extends the
                 # entity's audit chain like any change.
@@ -345,12 +348,12 @@ def _after_failure(uow: UnitOfWork, exc: DatabaseError) -> None:
                 retry_after_seconds=1,
             ) from exc
         return
-    if _sqlstate(exc) in TIMEOUT_SQLSTATES:
+    if faults.sqlstate(exc) in faults.TIMEOUT_SQLSTATES:
         raise LockTimeout(
             f"{uow.name} waited too long for a record another transaction holds; nothing was done.",
             retry_after_seconds=1,
         ) from exc
-    if connection_lost(exc):
+    if faults.connection_lost(exc):
         connection.close()
         if uow.committing:
             raise DatabaseUnavailable(
@@ -358,13 +361,19 @@ def _after_failure(uow: UnitOfWork, exc: DatabaseError) -> None:
                 "may not have been done. Send it again with the same idempotency key.",
                 retry_after_seconds=1,
             ) from exc
-        if uow.attempt >= settings.RIVANE_MAX_CONFLICT_RETRIES:
-            raise DatabaseUnavailable(
-                f"The database connection was lost; {uow.name} was not done.",
-                retry_after_seconds=1,
-            ) from exc
+        _give_up_past_bound(uow, exc)
         return
     raise exc
+
+
+def _give_up_past_bound(uow: UnitOfWork, exc: BaseException) -> None:
+    """A connection lost before COMMIT: nothing was done, so the unit runs again on a new
+    one, as many times as a conflict would be retried."""
+    if uow.attempt >= settings.RIVANE_MAX_CONFLICT_RETRIES:
+        raise DatabaseUnavailable(
+            f"The database connection was lost; {uow.name} was not done.",
+            retry_after_seconds=1,
+        ) from exc
 
 
 def _flush(uow: UnitOfWork) -> None:

@@ -17,57 +17,38 @@ ROOM = "ALTER TABLE audit_chain_head SET (fillfactor = 10); ALTER TABLE account_
 NO_ROOM = "ALTER TABLE audit_chain_head RESET (fillfactor); ALTER TABLE account_balance RESET (fillfactor);"
 
 TURNS = """
--- Block until no unit of work holds the turn. The shared lock is a session lock held for
--- one statement: it is let go at once, on success and on every error (a lock timeout, a
--- cancel), so no caller ever keeps it.
-CREATE FUNCTION rivane_await_turn(turn_key bigint) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    held boolean := false;
-BEGIN
-    PERFORM pg_advisory_lock_shared(turn_key);
-    held := true;
-    PERFORM pg_advisory_unlock_shared(turn_key);
-EXCEPTION WHEN query_canceled OR others THEN
-    IF held THEN
-        PERFORM pg_advisory_unlock_shared(turn_key);
-    END IF;
-    RAISE;
-END
-$$;
-
--- A waiting caller's loop, in one statement of its READ COMMITTED transaction (each
--- statement inside sees what has committed since the one before). With a queued call:
--- its outcome once a leader answered it (the row goes). Otherwise it tries to take the
--- turn for this transaction, and waits for whoever holds it when that fails. Taking the
--- turn, it removes its own call (it leads it) and `leads` is true.
-CREATE FUNCTION rivane_wait_turn(turn_key bigint, call_id bigint, deadline timestamptz)
+-- A waiting caller, in one statement of its READ COMMITTED transaction: it waits in
+-- line for the turn (PostgreSQL grants a lock to its waiters in order, and a new try
+-- fails while anyone waits). Its turn come, a queued call whose leader answered it
+-- takes the answer and lets the turn go at once, inside the server, so the callers a
+-- batch answered pass the turn on without a round trip each; a caller not answered keeps
+-- the turn for its transaction (`leads`), and its call row goes. The line is held
+-- through a session lock that never outlives this statement, on success or error.
+CREATE FUNCTION rivane_wait_turn(turn_key bigint, call_id bigint)
 RETURNS TABLE (outcome jsonb, leads boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     answer jsonb;
+    held boolean := false;
 BEGIN
-    LOOP
+    BEGIN
+        PERFORM pg_advisory_lock(turn_key);
+        held := true;
         IF call_id IS NOT NULL THEN
-            DELETE FROM queued_command q WHERE q.id = call_id AND q.outcome IS NOT NULL
-            RETURNING q.outcome INTO answer;
-            IF answer IS NOT NULL THEN
-                RETURN QUERY SELECT answer, false;
-                RETURN;
-            END IF;
+            DELETE FROM queued_command q WHERE q.id = call_id RETURNING q.outcome INTO answer;
         END IF;
-        IF pg_try_advisory_xact_lock(turn_key) THEN
-            IF call_id IS NOT NULL THEN
-                DELETE FROM queued_command q WHERE q.id = call_id RETURNING q.outcome INTO answer;
-            END IF;
-            RETURN QUERY SELECT answer, answer IS NULL;
-            RETURN;
+        IF answer IS NULL THEN
+            PERFORM pg_advisory_xact_lock(turn_key);
         END IF;
-        IF clock_timestamp() >= deadline THEN
-            RAISE EXCEPTION 'waited too long for the turn' USING ERRCODE = 'lock_not_available';
+        PERFORM pg_advisory_unlock(turn_key);
+        held := false;
+    EXCEPTION WHEN query_canceled OR others THEN
+        IF held THEN
+            PERFORM pg_advisory_unlock(turn_key);
         END IF;
-        PERFORM rivane_await_turn(turn_key);
-    END LOOP;
+        RAISE;
+    END;
+    RETURN QUERY SELECT answer, answer IS NULL;
 END
 $$;
 
@@ -95,8 +76,7 @@ $$;
 
 DROP_TURNS = """
 DROP FUNCTION rivane_queued_calls(text, text[], interval, integer);
-DROP FUNCTION rivane_wait_turn(bigint, bigint, timestamptz);
-DROP FUNCTION rivane_await_turn(bigint);
+DROP FUNCTION rivane_wait_turn(bigint, bigint);
 """
 
 

@@ -191,11 +191,12 @@ def holding_connection() -> psycopg.Connection:
     return psycopg.connect(database_url(settings.DATABASES["default"]))
 
 
-def backends_waiting_for_a_row() -> list[int]:
+def backends_waiting_for(holder: psycopg.Connection) -> list[int]:
+    """The backends waiting for a lock `holder` holds."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+            [holder.info.backend_pid],
         )
         return [pid for (pid,) in cursor.fetchall()]
 
@@ -210,7 +211,9 @@ def test_item_hit_by_a_503_is_retried_and_succeeds(books, retrying_worker):
     with holding_connection() as other_writer:
         other_writer.execute(TOUCH_BILL, [bill.id])
         run_id = start_batch(books, [bill])
-        wait_for(backends_waiting_for_a_row, 30, "the payment to wait for the bill's row")
+        wait_for(
+            lambda: backends_waiting_for(other_writer), 30, "the payment to wait for the bill's row"
+        )
         # The payment's snapshot is older than this change: a serialization failure,
         # which its unit of work may not retry here, so it ends in a 503.
         other_writer.commit()
@@ -230,7 +233,9 @@ def test_item_whose_database_connection_breaks_is_retried_and_succeeds(books, re
     with holding_connection() as other_writer:
         other_writer.execute("SELECT 1 FROM bill WHERE id = %s FOR UPDATE", [bill.id])
         run_id = start_batch(books, [bill])
-        [payer] = wait_for(backends_waiting_for_a_row, 30, "the payment to wait for the bill")
+        [payer] = wait_for(
+            lambda: backends_waiting_for(other_writer), 30, "the payment to wait for the bill"
+        )
         other_writer.execute("SELECT pg_terminate_backend(%s)", [payer])
         wait_for(
             lambda: item_state(run_id) == ("PENDING", "database_unavailable", 503, 1),
@@ -267,7 +272,9 @@ def test_item_failing_transiently_past_its_attempts_is_failed(books, settings, m
     with holding_connection() as other_writer:
         other_writer.execute(TOUCH_BILL, [bill.id])
         worker.start()
-        wait_for(backends_waiting_for_a_row, 30, "the first attempt to wait for the bill")
+        wait_for(
+            lambda: backends_waiting_for(other_writer), 30, "the first attempt to wait for the bill"
+        )
         other_writer.commit()
         # Half a second at least before the next attempt: time to hold the bill again.
         wait_for(
@@ -276,7 +283,11 @@ def test_item_failing_transiently_past_its_attempts_is_failed(books, settings, m
             "the first attempt to fail",
         )
         other_writer.execute(TOUCH_BILL, [bill.id])
-        wait_for(backends_waiting_for_a_row, 30, "the second attempt to wait for the bill")
+        wait_for(
+            lambda: backends_waiting_for(other_writer),
+            30,
+            "the second attempt to wait for the bill",
+        )
         other_writer.commit()
     worker.join(timeout=30)
 

@@ -90,8 +90,8 @@ def hold_row_then_commit(table: str, row_id, started: threading.Event) -> None:
         started.set()
         for _ in range(500):
             waiting = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()"
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
             ).fetchone()[0]
             if waiting:
                 break

@@ -36,6 +36,17 @@ def refused(sql: str, params: list) -> None:
 
 @pytest.fixture
 def entries(db):
+    return make_entries()
+
+
+@pytest.fixture
+def committed_entries(transactional_db):
+    """The same entries, each committed: a check at COMMIT tells this test's writes from
+    theirs."""
+    return make_entries()
+
+
+def make_entries():
     books = make_books()
     preparer = make_user("preparer", "accountant")
     actor = Actor(user=preparer, channel="API")
@@ -128,3 +139,56 @@ def test_draft_lines_can_still_be_edited_by_sql_and_by_the_update_command(entrie
     )
     assert edited.line_count == 2
     assert {amount for _, _, amount in lines_of(draft)} == {800}
+
+
+def insert_line(entry: JournalEntry, account_id, direction: str, amount: int) -> str:
+    return (
+        "INSERT INTO journal_entry_line (journal_entry_id, line_no, coa_account_id, amount_minor,"
+        " currency_code, functional_amount_minor, functional_currency_code, direction,"
+        f" dimension_tags, memo) VALUES ('{entry.id}', 90, '{account_id}', {amount}, 'USD',"
+        f" {amount}, 'USD', '{direction}', '{{}}', 'added by hand')"
+    )
+
+
+def test_no_line_joins_a_posted_or_void_entry_even_a_balanced_pair(committed_entries):
+    posted, _, voided = committed_entries
+    account = posted.lines.first().coa_account_id
+    for target in (posted, voided):
+        before = lines_of(target)
+        with (
+            pytest.raises(DatabaseError, match="no line can be added"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(
+                insert_line(target, account, "DEBIT", 5).replace(
+                    "'added by hand')", "'added by hand'), "
+                )
+                + insert_line(target, account, "CREDIT", 5)
+                .split("VALUES ")[1]
+                .replace(", 90,", ", 91,")
+            )
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        assert lines_of(target) == before
+
+
+def test_a_statement_that_unbalances_an_entry_is_refused_even_in_a_draft(entries):
+    _, draft, _ = entries
+    account = draft.lines.first().coa_account_id
+    before = lines_of(draft)
+    with (
+        pytest.raises(DatabaseError, match="does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(insert_line(draft, account, "DEBIT", 5))
+    with (
+        pytest.raises(DatabaseError, match="does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "DELETE FROM journal_entry_line WHERE journal_entry_id = %s AND direction = 'DEBIT'",
+            [draft.id],
+        )
+    assert lines_of(draft) == before

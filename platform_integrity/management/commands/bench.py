@@ -186,10 +186,12 @@ class Command(BaseCommand):
                   INSERT INTO journal_entry (id, entity_id, period_id, status, posting_date, memo,
                       prepared_by_id, auto_approved, created_at, total_debit_minor,
                       functional_currency_code, line_count, rejection_reason_code,
-                      rejection_reason, void_reason, source_type, source_id)
+                      rejection_reason, void_reason, source_type, source_id, contributor_ids,
+                      submitted_at, routed_threshold_minor)
                   SELECT gen_random_uuid(), %(entity)s, %(period)s, 'DRAFT', %(day)s, 'bench load',
                          (SELECT id FROM auth_user WHERE username = 'bench'), true, now(),
-                         %(per)s / 2, 'USD', %(per)s, '', '', '', 'MANUAL', ''
+                         %(per)s / 2, 'USD', %(per)s, '', '', '', 'MANUAL', '', '[]', now(),
+                         (SELECT approval_threshold_minor FROM entity WHERE id = %(entity)s)
                     FROM generate_series(1, %(entries)s)
                   RETURNING id)
                 INSERT INTO journal_entry_line (journal_entry_id, line_no, coa_account_id,
@@ -244,6 +246,8 @@ class Command(BaseCommand):
             **os.environ,
             "DATABASE_URL": database_url(db),
             "RIVANE_MAX_CONFLICT_RETRIES": str(settings.RIVANE_MAX_CONFLICT_RETRIES),
+            # Its clients speak plain HTTP on loopback: no redirect to TLS.
+            "RIVANE_HTTPS": "0",
         }
         server = subprocess.Popen(
             [

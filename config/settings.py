@@ -119,6 +119,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rivane"),
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        # A connection the server ended while idle (a restart) is replaced, not failed on.
+        conn_health_checks=True,
     )
 }
 # Server-side parameters let psycopg prepare a statement after its fifth use on a

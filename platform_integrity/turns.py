@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import threading
 import time
 from dataclasses import dataclass
@@ -105,14 +106,25 @@ _local = threading.local()
 
 
 def _connection() -> psycopg.Connection:
-    """This thread's waiting connection (a forked process opens its own)."""
+    """This thread's waiting connection (a forked process opens its own, and one the
+    server ended while it sat idle is replaced before it is used)."""
     conn = getattr(_local, "conn", None)
+    if conn is not None and not conn.closed and _ended_while_idle(conn):
+        _discard(conn)
+        conn = None
     if conn is None or conn.closed or _local.pid != os.getpid():
         conn = psycopg.connect(
             libpq_dsn(connection.settings_dict), autocommit=True, prepare_threshold=None
         )
         _local.conn, _local.pid = conn, os.getpid()
     return conn
+
+
+def _ended_while_idle(conn: psycopg.Connection) -> bool:
+    """An idle connection has nothing to read; the server's farewell (a restart, an
+    administrator's terminate) is there to read at once."""
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    return bool(readable)
 
 
 def close() -> None:

@@ -202,6 +202,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The tables whose rows money commands lock, in the order they lock them (ids ascending
+# within a table): no two units of work can wait on each other in a cycle.
+RIVANE_LOCK_ORDER = ("journal_entry", "bill", "payment", "vendor", "account_balance")
 # The retry bound of the guarded unit of work (see platform_integrity/unit_of_work.py).
 RIVANE_MAX_CONFLICT_RETRIES = int(os.environ.get("RIVANE_MAX_CONFLICT_RETRIES", "8"))
 # Bounds on every wait of a unit of work, in milliseconds: its entity's turn, a row

@@ -9,8 +9,17 @@ from django.http import HttpRequest, HttpResponseRedirect
 
 from ledger import commands, money
 from ledger.forms import explain
-from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
+from ledger.models import (
+    Account,
+    AccountBalance,
+    Entity,
+    FxRate,
+    JournalEntry,
+    JournalEntryLine,
+    Period,
+)
 from platform_integrity.admin_bases import (
+    ReadOnlyAdmin,
     ReadOnlyHistoryAdmin,
     ReadOnlyInline,
     ViewOnlyAdmin,
@@ -324,3 +333,16 @@ class JournalEntryAdmin(ViewOnlyAdmin):
     date_hierarchy = "posting_date"
     list_select_related = ["entity", "prepared_by", "approved_by"]
     inlines = [JournalEntryLineInline]
+
+
+@admin.register(AccountBalance)
+class AccountBalanceAdmin(ReadOnlyAdmin):
+    list_display = ["account", "entity", "balance", "version", "updated_at"]
+    list_filter = ["entity"]
+    search_fields = ["account__code", "account__name"]
+    list_select_related = ["account", "entity"]
+
+    @admin.display(description="Balance (debit +)", ordering="balance_minor")
+    def balance(self, obj: AccountBalance) -> str:
+        return money.format_money(obj.balance_minor, obj.currency_code)
+

@@ -9,10 +9,10 @@ from uuid import uuid4
 
 from django import forms
 
-from ledger import money
+from ledger import money, rules
 from ledger.errors import JournalEntryImbalanced, UnknownCurrency
+from ledger.lines import LineInput
 from ledger.models import MAX_LINES_PER_ENTRY, Entity, JournalEntry, JournalEntryLine, Period
-from ledger.posting import LineInput
 from platform_integrity.errors import DomainError, IdempotencyKeyReused
 
 Direction = JournalEntryLine.Direction
@@ -140,15 +140,7 @@ def explain(err: DomainError) -> str:
 
 
 class RejectForm(forms.Form):
-    REASON_CODES = [
-        ("MISSING_SUPPORT", "Missing supporting documents"),
-        ("WRONG_ACCOUNT", "Wrong account"),
-        ("WRONG_AMOUNT", "Wrong amount"),
-        ("WRONG_PERIOD", "Wrong period or date"),
-        ("DUPLICATE", "Duplicate entry"),
-        ("OTHER", "Other"),
-    ]
-    reason_code = forms.ChoiceField(choices=REASON_CODES)
+    reason_code = forms.ChoiceField(choices=rules.REJECT_REASONS)
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=2000,

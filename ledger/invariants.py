@@ -1,11 +1,29 @@
 """Ledger invariants for verify_integrity (SPEC §5, 1, 2 and 6)."""
 
+from collections import defaultdict
+from uuid import UUID
+
 from django.db import connection
 
-from ledger.models import Entity
-from ledger.posting import signed_movements_by_account
+from ledger.models import AccountBalance, Entity
 from platform_integrity.integrity import invariant
-from platform_integrity.models import AccountBalance
+
+
+def signed_movements_by_account(entity_id: UUID) -> dict[UUID, int]:
+    """Σ signed functional amounts of POSTED lines per account (the invariant's right side)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT l.coa_account_id,
+                   SUM(CASE WHEN l.direction = 'DEBIT' THEN l.functional_amount_minor
+                            ELSE -l.functional_amount_minor END)
+              FROM journal_entry_line l JOIN journal_entry e ON e.id = l.journal_entry_id
+             WHERE e.status = 'POSTED' AND e.entity_id = %s
+             GROUP BY l.coa_account_id
+            """,
+            [entity_id],
+        )
+        return defaultdict(int, dict(cursor.fetchall()))
 
 
 @invariant("account balance = sum of posted lines")

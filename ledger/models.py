@@ -291,3 +291,27 @@ class JournalEntryLine(models.Model):
     def signed_functional_minor(self) -> int:
         sign = 1 if self.direction == self.Direction.DEBIT else -1
         return sign * self.functional_amount_minor
+
+
+class AccountBalance(models.Model):
+    """The running balance of one GL account, in functional currency, debit-positive.
+
+    A running total (`platform_integrity.changeset`): moved only by `ledger.balances`,
+    each posting one change with its own version.
+    """
+
+    running_total = "balance_minor"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="balance")
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="+")
+    balance_minor = models.BigIntegerField(default=0)
+    currency_code = models.CharField(max_length=3)
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "account_balance"
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.balance_minor} {self.currency_code}"

@@ -4,9 +4,10 @@ from datetime import date
 from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
-from ledger.models import Account, Entity, JournalEntry, JournalEntryLine
-from platform_integrity.models import AccountBalance
+from ledger import rules
+from ledger.models import Account, AccountBalance, Entity, JournalEntry, JournalEntryLine
 
 
 def journal_entry_list(*, entity_id=None, status=None, search=None) -> QuerySet[JournalEntry]:
@@ -21,12 +22,16 @@ def journal_entry_list(*, entity_id=None, status=None, search=None) -> QuerySet[
 
 
 def trial_balance(entity: Entity, as_of: date | None = None) -> dict[str, Any]:
-    """Debit and credit per account, from the running balances.
+    """Debit and credit per account as of a date (today when none), from the running
+    balances.
 
     As of today (or later) it reads `account_balance` only. For an earlier date
     it subtracts the posted movement dated after `as_of`, which touches only the
     lines since then rather than every line ever posted.
     """
+    today = timezone.localdate()
+    report_date = as_of or today
+    as_of = rules.trial_balance_date(as_of, today)
     balances = {
         b.account_id: b.balance_minor
         for b in AccountBalance.objects.filter(entity=entity).only("account_id", "balance_minor")
@@ -63,7 +68,7 @@ def trial_balance(entity: Entity, as_of: date | None = None) -> dict[str, Any]:
         )
     return {
         "entity_id": str(entity.id),
-        "as_of": as_of.isoformat() if as_of else None,
+        "as_of": report_date.isoformat(),
         "currency_code": entity.functional_currency,
         "rows": rows,
         "total_debit_minor": sum(r["debit_minor"] for r in rows),

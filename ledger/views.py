@@ -200,7 +200,6 @@ def journal_entry_detail(request: HttpRequest, entry_id: UUID) -> HttpResponse:
     )
     user = request.user
     pending = entry.status == Status.PENDING_APPROVAL
-    open_to_change = entry.status in (Status.DRAFT, Status.PENDING_APPROVAL)
     context = {
         "entry": entry,
         "lines": Paginator(lines, LINES_PER_PAGE).get_page(request.GET.get("page")),
@@ -211,12 +210,12 @@ def journal_entry_detail(request: HttpRequest, entry_id: UUID) -> HttpResponse:
             object_type="journal_entry", object_id=str(entry.id)
         ).order_by("id"),
         "is_preparer": entry.prepared_by_id == user.pk,
-        "can_submit": entry.status == Status.DRAFT and rules.may_handle(user, entry),
+        "can_submit": rules.may_submit(user, entry),
         "can_approve": pending and rules.may_approve(user, entry),
         "awaits_other_approver": pending
         and user.has_perm(rules.APPROVE)
         and rules.took_part(user.pk, entry),
-        "can_void": open_to_change and rules.may_handle(user, entry),
+        "can_void": rules.may_void(user, entry),
         "reject_form": RejectForm(),
     }
     return render(request, "ledger/journal_entry_detail.html", context)
@@ -297,7 +296,5 @@ def trial_balance(request: HttpRequest) -> HttpResponse:
     )
     report = None
     if form.is_valid():
-        report = selectors.trial_balance(
-            form.cleaned_data["entity"], form.cleaned_data["as_of"] or timezone.localdate()
-        )
+        report = selectors.trial_balance(form.cleaned_data["entity"], form.cleaned_data["as_of"])
     return render(request, "ledger/trial_balance.html", {"form": form, "report": report})

@@ -7,9 +7,9 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ledger import money
+from ledger.models import AccountBalance
 from payables.models import Bill, Payment, Vendor
 from platform_integrity.integrity import invariant
-from platform_integrity.models import AccountBalance
 
 
 def _posted_total(bill_ref: str = "pk"):

@@ -17,11 +17,13 @@ CHANNELS = ("UI", "API", "SYNC", "BATCH")
 
 
 class Vendor(models.Model):
+    # A running total (`platform_integrity.changeset`): Σ balance due of its unpaid bills.
+    running_total = "open_balance_minor"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     entity = models.ForeignKey("ledger.Entity", on_delete=models.PROTECT, related_name="vendors")
     name = models.CharField(max_length=200)
     currency_code = models.CharField(max_length=3)
-    # A parent running total: Σ balance due of the vendor's unpaid bills.
     open_balance_minor = models.BigIntegerField(default=0)
     version = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,4 +1,4 @@
-"""Read-only admin for the integrity tables: the audit log, balances, outbox, contention, tokens.
+"""Read-only admin for the integrity tables: the audit log, outbox, contention, tokens.
 
 Nothing here can be added, changed or deleted; the database refuses it for the audit log too.
 """
@@ -9,7 +9,6 @@ from platform_integrity import tokens
 from platform_integrity.admin_bases import ReadOnlyAdmin, confirmed
 from platform_integrity.context import Actor
 from platform_integrity.models import (
-    AccountBalance,
     ApiToken,
     AuditEvent,
     ContentionCounter,
@@ -36,14 +35,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["object_id"]
     date_hierarchy = "occurred_at"
     ordering = ["-id"]
-
-
-@admin.register(AccountBalance)
-class AccountBalanceAdmin(ReadOnlyAdmin):
-    list_display = ["account", "entity", "balance_minor", "currency_code", "version", "updated_at"]
-    list_filter = ["entity"]
-    search_fields = ["account__code", "account__name"]
-    list_select_related = ["account", "entity"]
 
 
 @admin.register(OutboxEvent)

@@ -144,7 +144,7 @@ def pay_once(books: Books, writer: int) -> None:
 
 def journal_entry_once(books: Books, writer: int) -> None:
     from ledger import commands as gl
-    from ledger.posting import LineInput
+    from ledger.lines import LineInput
 
     actor = Actor(user=bench_user(), channel="API")
     gl.journal_entry_create(

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import orjson
 from django.db import connection, models
+from django.db.models.expressions import DatabaseDefault
+from django.db.models.sql import Query
 from psycopg import pq
 
 M = TypeVar("M", bound=models.Model)
@@ -87,13 +89,29 @@ def _insert_statement(
     auto_pk = meta.pk.db_returning
     fields = [field for field in meta.concrete_fields if not (field is meta.pk and auto_pk)]
     columns = ", ".join(_quoted(field.column) for field in fields)
+    values = ", ".join(_value(model, field) for field in fields)
     sql = (
         f"INSERT INTO {_quoted(meta.db_table)} ({columns})"
-        f" SELECT {columns} FROM {_recordset(fields)}"
+        f" SELECT {values} FROM {_recordset(fields)}"
     )
     if auto_pk and returning:
         sql += f" RETURNING {_quoted(meta.pk.column)}"
     return sql, fields, auto_pk and returning
+
+
+def _value(model: type[models.Model], field: models.Field) -> str:
+    """A column's value in the INSERT: as sent, or its database default where none was
+    (a field with `db_default` whose instance was left to it)."""
+    column = _quoted(field.column)
+    if field.db_default is models.NOT_PROVIDED:
+        return column
+    query = Query(model)
+    default, params = query.get_compiler(connection=connection).compile(
+        field.db_default.resolve_expression(query)
+    )
+    if params:
+        raise ValueError(f"{field}: a database default with parameters is not supported")
+    return f"COALESCE({column}, {default})"
 
 
 @functools.cache
@@ -166,7 +184,17 @@ def insert_values(
     if not rows:
         return []
     sql, fields, returning = _insert_statement(model, read_ids)
-    document = to_json([{field.column: row[field.attname] for field in fields} for row in rows])
+    document = to_json(
+        [
+            {
+                field.column: None
+                if isinstance(value := row[field.attname], DatabaseDefault)
+                else value
+                for field in fields
+            }
+            for row in rows
+        ]
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [document])
         return [pk for (pk,) in cursor.fetchall()] if returning else None

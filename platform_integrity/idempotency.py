@@ -10,7 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from platform_integrity.errors import IdempotencyKeyReused, ValidationFailed
 from platform_integrity.models import IdempotencyKey
-from platform_integrity.unit_of_work import current
+from platform_integrity.unit import current
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -35,8 +35,10 @@ def recall(entity_id: UUID, scope: str, key: str, request: dict[str, Any]) -> st
     The same key with a different request, or from another caller, is refused rather
     than replayed, and the refusal does not name the earlier object.
     """
-    current()
-    row = IdempotencyKey.objects.filter(entity_id=entity_id, scope=scope, key=key).first()
+    row = (
+        current().changes.added(IdempotencyKey, entity_id=entity_id, scope=scope, key=key)
+        or IdempotencyKey.objects.filter(entity_id=entity_id, scope=scope, key=key).first()
+    )
     if row is None:
         return None
     if row.fingerprint != fingerprint(request):
@@ -49,14 +51,14 @@ def recall(entity_id: UUID, scope: str, key: str, request: dict[str, Any]) -> st
 def remember(
     entity_id: UUID, scope: str, key: str, request: dict[str, Any], object_id: Any
 ) -> None:
-    current()
-    IdempotencyKey.objects.create(
+    key_row = IdempotencyKey(
         entity_id=entity_id,
         scope=scope,
         key=key,
         fingerprint=fingerprint(request),
         object_id=str(object_id),
     )
+    current().changes.add(key_row, current().actor)
 
 
 def request_key(headers: Mapping[str, str], external_id: str | None) -> str | None:

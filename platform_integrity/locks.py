@@ -1,9 +1,9 @@
-"""The one place that takes row locks, in the documented lock order.
+"""The one place that takes row locks, in the lock order the settings give.
 
-Order: journal_entry, bill, payment, vendor, account_balance — then ids
-ascending inside a table. Every command locks the parent rows it will change
-through `lock_rows`, which refuses to go backwards in that order, so two units
-of work can never wait on each other in a cycle. FOR NO KEY UPDATE is enough
+`RIVANE_LOCK_ORDER` names the tables whose rows commands lock, in the order they
+are locked — then ids ascending inside a table. Every command locks the parent
+rows it will change through `lock_rows`, which refuses to go backwards in that
+order, so two units of work can never wait on each other in a cycle. FOR NO KEY UPDATE is enough
 to serialize writers and does not conflict with the FOR KEY SHARE that foreign
 key checks of child inserts take on the same parents.
 """
@@ -12,12 +12,11 @@ import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection, models
 
 from platform_integrity import reads
-from platform_integrity.unit_of_work import current
-
-LOCK_ORDER = ("journal_entry", "bill", "payment", "vendor", "account_balance")
+from platform_integrity.unit import current
 
 M = TypeVar("M", bound=models.Model)
 
@@ -61,9 +60,10 @@ def _ranked(model: type[models.Model]) -> str:
     """The model's table, once the unit's locks so far allow locking it now."""
     uow = current()
     table = model._meta.db_table
-    rank = LOCK_ORDER.index(table)
+    order = settings.RIVANE_LOCK_ORDER
+    rank = order.index(table)
     if rank < uow.lock_rank:
-        raise RuntimeError(f"Lock order violated: {table} after {LOCK_ORDER[uow.lock_rank]}")
+        raise RuntimeError(f"Lock order violated: {table} after {order[uow.lock_rank]}")
     uow.lock_rank = rank
     return table
 

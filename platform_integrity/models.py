@@ -158,33 +158,10 @@ class ContentionCounter(models.Model):
         return f"{self.table_name}:{self.row_id} ({self.retries})"
 
 
-class AccountBalance(models.Model):
-    """The running balance of one GL account, in functional currency, debit-positive.
-
-    Written only by `platform_integrity.balances.apply_deltas`.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.OneToOneField(
-        "ledger.Account", on_delete=models.PROTECT, related_name="balance"
-    )
-    entity = models.ForeignKey("ledger.Entity", on_delete=models.PROTECT, related_name="+")
-    balance_minor = models.BigIntegerField(default=0)
-    currency_code = models.CharField(max_length=3)
-    version = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "account_balance"
-
-    def __str__(self) -> str:
-        return f"{self.account_id}: {self.balance_minor} {self.currency_code}"
-
-
 class QueuedCommand(models.Model):
     """A command call waiting for its entity's turn, so the holder can run it in its batch.
 
-    Rows live for the length of one call (see `platform_integrity.coalescing`).
+    Rows live for the length of one call (see `platform_integrity.batching`).
     The table is UNLOGGED: a queued call is not money, and a crash takes its
     caller's connection with it anyway; the outcome is written in the
     transaction of the change it describes.

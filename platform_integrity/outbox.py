@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from platform_integrity import bulk
 from platform_integrity.models import OutboxEvent
-from platform_integrity.unit_of_work import UnitOfWork, current
+from platform_integrity.unit import UnitOfWork, current
 
 
 def emit(event_type: str, payload: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payables.view_payment",
         "platform_integrity.view_auditevent",
         "platform_integrity.view_contentioncounter",
-        "platform_integrity.view_accountbalance",
+        "ledger.view_accountbalance",
         "platform_integrity.view_outboxevent",
         "platform_integrity.view_apitoken",
         "platform_integrity.revoke_apitoken",

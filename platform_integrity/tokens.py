@@ -3,10 +3,10 @@
 from django.utils import timezone
 
 from platform_integrity import audit, permissions
+from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.errors import NotFound, ValidationFailed
 from platform_integrity.models import ApiToken
-from platform_integrity.unit_of_work import command
 
 REVOKE = "platform_integrity.revoke_apitoken"
 

@@ -15,7 +15,7 @@ transaction that takes the turn when its turn comes (`rivane_wait_turn`, migrati
 0011) and keeps it while the unit runs in a fresh transaction on the main
 connection; committing that one, the unit lets the turn go (`Turn.release`).
 
-A queued call (`platform_integrity.coalescing`) waits the same way, holding its
+A queued call (`platform_integrity.batching`) waits the same way, holding its
 call's own lock so a leader knows it is still waited for; when a leader answers
 it, the wait returns the outcome instead.
 """

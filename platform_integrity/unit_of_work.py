@@ -28,7 +28,7 @@ A command decorated with `@command(...)`:
 
 A command declared with `coalesce=` takes a list of requests instead: calls for
 one entity that queue behind its turn are run together, in one unit of work, by
-whoever gets it (`platform_integrity.coalescing`). Such a command answers
+whoever gets it (`platform_integrity.batching`). Such a command answers
 each request on its own — its result or its `DomainError` — writes nothing for
 a rejected one, and the unit records each rejection in the same transaction.
 
@@ -38,28 +38,24 @@ Side effects leave only through the outbox, so a retried attempt repeats none.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, TypeVar
-from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from platform_integrity import bulk, contention, faults, turns
-from platform_integrity.context import Actor
+from platform_integrity import audit, bulk, contention, faults, outbox, turns
 from platform_integrity.errors import (
     ConcurrencyRetryExhausted,
     DatabaseUnavailable,
     DomainError,
     LockTimeout,
-    NestedUnitOfWork,
     RetryLater,
 )
+from platform_integrity.unit import UnitOfWork, current, running
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
 # Two units extended one audit chain: one lost its entity's turn with its waiting
@@ -87,101 +83,11 @@ BACKOFF_CAP_SECONDS = 0.25
 R = TypeVar("R")
 
 
-@dataclass
-class UnitOfWork:
-    name: str
-    actor: Actor
-    chain: str
-    entity_id: UUID | None
-    attempt: int = 0
-    locking: list[tuple[str, str]] = field(default_factory=list)
-    lock_rank: int = -1
-    # Written together just before commit (see `_flush`): one INSERT each.
-    audit_rows: list = field(default_factory=list)
-    events: list = field(default_factory=list)
-    audit_head: str | None = None
-    audit_head_stored: bool = False
-    # The read of the head, sent and not yet read (`audit.send_head`): a cursor.
-    audit_head_read: Any = None
-    # Set once the work is done and COMMIT is all that is left.
-    committing: bool = False
-
-    def reset(self) -> None:
-        """Forget everything a failed attempt gathered."""
-        self.locking, self.lock_rank = [], -1
-        self.audit_rows, self.events, self.audit_head = [], [], None
-        self.audit_head_read = None
-        self.committing = False
-
-    @contextlib.contextmanager
-    def acting_as(self, actor: Actor, command: str | None = None) -> Iterator[None]:
-        """Audit rows recorded inside are one coalesced request's: its actor, and its
-        command when a batch answers calls of several (`Coalescing.queue`)."""
-        previous = self.actor, self.name
-        self.actor, self.name = actor, command or self.name
-        try:
-            yield
-        finally:
-            self.actor, self.name = previous
-
-
-@dataclass(frozen=True)
-class Request:
-    """One call of a coalescing command: who asked, and with which arguments."""
-
-    actor: Actor
-    kwargs: dict[str, Any]
-
-
-_current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
-    "unit_of_work", default=None
-)
-
-
-def current() -> UnitOfWork:
-    """The unit of work running now: it is set only inside its transaction (`run_unit`)."""
-    uow = _current.get()
-    if uow is None:
-        raise RuntimeError("This write must run inside a @command unit of work")
-    return uow
-
-
-def chain_for(entity_id: UUID | None) -> str:
-    return f"entity:{entity_id}" if entity_id else "global"
-
-
 class TurnBusy(Exception):
     """Another unit of work holds the entity's turn."""
 
 
-@dataclass(frozen=True)
-class Coalescing:
-    """How a coalescing command's answers reach callers waiting in other processes.
-
-    `dump(result)` is the JSON-ready form written in the leader's transaction;
-    `load(data)` turns it back into the result the caller gets. A queued call's
-    arguments travel as JSON too: `restore(kwargs)` gives them back their types.
-    """
-
-    dump: Callable[[Any], dict[str, Any]]
-    load: Callable[[dict[str, Any]], Any]
-    restore: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    # (model, argument): the call writes to the entity of the `model` row whose id
-    # is that argument; without it, `entity_of` is used.
-    entity_row: tuple[type, str] | None = None
-    max_batch: int = 64
-    # Commands that name the same queue share it: whoever leads answers the queued
-    # calls of all of them in its one unit of work, each by its own command. So a
-    # caller's two steps in a row (a journal entry's create, then its submit) do not
-    # each wait for a turn of their own.
-    queue: str | None = None
-    # Where in the lock order (`platform_integrity.locks.LOCK_ORDER`) the first row the
-    # command locks comes: a batch of several commands runs the lowest first, so that
-    # the unit still takes its locks in order.
-    first_lock: str = "journal_entry"
-
-
-def _inside_transaction() -> bool:
+def inside_transaction() -> bool:
     """True inside any atomic block but a test case's wrapper (the rule durable=True applies)."""
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
@@ -195,46 +101,6 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     diagnostics = getattr(exc.__cause__, "diag", None)
     return getattr(diagnostics, "constraint_name", None) == CHAIN_FORK_CONSTRAINT
-
-
-def command(
-    name: str,
-    *,
-    entity_of: Callable[..., UUID | None] | None = None,
-    coalesce: Coalescing | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Make `fn(actor, **kwargs)` a guarded unit of work named `name`.
-
-    `entity_of(**kwargs)` names the entity the command writes to (read before
-    the transaction, so it must be cheap); it picks the turn and the audit
-    chain. A command that writes to no entity uses the global chain.
-
-    With `coalesce`, `fn(requests)` answers a list of `Request`s (see the module
-    docstring) and callers still call `command(actor, **kwargs)`.
-    """
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if coalesce is not None:
-            from platform_integrity import coalescing
-
-            coalescing.register(name, fn, coalesce)
-
-        @functools.wraps(fn)
-        def run(actor: Actor, /, **kwargs: Any) -> Any:
-            if _inside_transaction():
-                raise NestedUnitOfWork(f"{name} must be the outermost transaction")
-            if coalesce is not None:
-                from platform_integrity import coalescing
-
-                return coalescing.call(name, coalesce, Request(actor, kwargs), entity_of)
-            entity_id = entity_of(**kwargs) if entity_of else None
-            uow = UnitOfWork(name, actor, chain_for(entity_id), entity_id)
-            return run_unit(lambda: fn(actor, **kwargs), uow, kwargs)
-
-        run.command_name = name  # type: ignore[attr-defined]
-        return run  # type: ignore[return-value]
-
-    return decorate
 
 
 def run_unit(
@@ -265,9 +131,8 @@ def run_unit(
     try:
         while True:
             uow.reset()
-            token = _current.set(uow)
             try:
-                with transaction.atomic(durable=True):
+                with running(uow), transaction.atomic(durable=True):
                     with bulk.pipelined() if pipelined else contextlib.nullcontext():
                         _begin(take_turn=held is None, chain=uow.chain)
                         if held is not None:
@@ -309,8 +174,6 @@ def run_unit(
                     until=until,
                 )
                 raise
-            finally:
-                _current.reset(token)
     finally:
         if held is not None and held is not turn:
             held.release()
@@ -377,9 +240,9 @@ def _give_up_past_bound(uow: UnitOfWork, exc: BaseException) -> None:
 
 
 def _flush(uow: UnitOfWork) -> None:
-    from platform_integrity import audit, outbox
-
-    # The audit rows last: their ids are read back, so that INSERT waits for the rest.
+    # The rows, then the events they raised, then the audit rows last: their ids are
+    # read back, so that INSERT waits for the rest.
+    uow.changes.flush()
     outbox.flush(uow)
     audit.flush(uow)
 
@@ -390,7 +253,6 @@ def _record_rejection(err: DomainError, kwargs: dict[str, Any]) -> None:
 
 def record_rejection(uow: UnitOfWork, err: DomainError, kwargs: dict[str, Any]) -> None:
     """Queue the REJECTED audit row of a request, and the error's rejection event."""
-    from platform_integrity import audit, outbox
 
     payload = {"request": kwargs, "detail": err.detail, **err.extra}
     row = audit.record(

@@ -199,7 +199,7 @@ def assert_invariants_hold() -> None:
 
 def posted_entry(books: Books, amount_minor: int, preparer=None) -> JournalEntry:
     """A small entry under the threshold, created and submitted (so posted) through commands."""
-    from ledger.posting import LineInput
+    from ledger.lines import LineInput
 
     actor = Actor(user=preparer or make_user("poster", "accountant"), channel="API")
     entry = commands.journal_entry_create(
@@ -216,7 +216,7 @@ def posted_entry(books: Books, amount_minor: int, preparer=None) -> JournalEntry
 
 
 @pytest.fixture(autouse=True, scope="session")
-def close_waiting_connections():
+def close_waiting_connections(django_db_setup):
     """The main thread's waiting connection (`platform_integrity.turns`) would otherwise
     outlive the test database."""
     yield

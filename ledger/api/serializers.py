@@ -6,6 +6,7 @@ from uuid import UUID
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from ledger.lines import LineInput
 from ledger.models import (
     Account,
     Entity,
@@ -15,7 +16,6 @@ from ledger.models import (
     Period,
 )
 from ledger.money import MAX_MINOR
-from ledger.posting import LineInput
 
 LINE_DIRECTIONS = {"DEBIT", "CREDIT"}
 LINE_MEMO_MAX = 500

@@ -1,7 +1,5 @@
 """Ledger API: one view per operation; each translates HTTP and calls one command."""
 
-from datetime import date
-
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -21,12 +19,11 @@ from ledger.api.serializers import (
     journal_entry_body,
     parse_lines,
 )
-from ledger.models import Account, Entity, FxRate, JournalEntry, Period
+from ledger.models import Account, AccountBalance, Entity, FxRate, JournalEntry, Period
 from ledger.money import MAX_MINOR
 from platform_integrity import idempotency, reads
 from platform_integrity.context import Actor
 from platform_integrity.filters import PageSerializer, query
-from platform_integrity.models import AccountBalance
 from platform_integrity.roles import has_perm
 from platform_integrity.schema import list_schema, object_schema
 
@@ -105,11 +102,7 @@ class TrialBalanceApi(APIView):
     def get(self, request, entity_id):
         entity = get_object_or_404(Entity, pk=entity_id)
         filters = query(self.FilterSerializer, request)
-        as_of = filters.get("as_of")
-        # As of today or later the running balances are the answer as they stand.
-        historical = as_of if as_of is not None and as_of < date.today() else None
-        report = selectors.trial_balance(entity, historical)
-        report["as_of"] = (as_of or date.today()).isoformat()
+        report = selectors.trial_balance(entity, filters.get("as_of"))
         return Response(report)
 
 

@@ -43,7 +43,7 @@ DROP FUNCTION audit_chain_head_forward_only();
 
 def seal_legacy_chains(apps, schema_editor):
     """Rows written so far carry the unkeyed hash; a keyed row on each chain vouches for them."""
-    from platform_integrity.audit import seal_legacy_chains
+    from platform_integrity.audit_chain import seal_legacy_chains
 
     seal_legacy_chains(
         apps.get_model("platform_integrity", "AuditEvent"),

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from ledger.models import JournalEntry
-from platform_integrity.models import AccountBalance, AuditEvent
+from ledger.models import AccountBalance, JournalEntry
+from platform_integrity.models import AuditEvent
 from tests.conftest import TODAY, make_books, make_user
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made here are

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ledger.models import JournalEntry, JournalEntryLine
-from platform_integrity.models import AccountBalance, AuditEvent, OutboxEvent
+from ledger.models import AccountBalance, JournalEntry, JournalEntryLine
+from platform_integrity.models import AuditEvent, OutboxEvent
 from tests.conftest import THRESHOLD_MINOR, assert_invariants_hold, assert_problem, entry_body, line
 
 pytestmark = pytest.mark.django_db

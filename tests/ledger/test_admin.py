@@ -6,10 +6,10 @@ import pytest
 from django.test import Client
 
 from ledger import commands
-from ledger.models import Account, Entity, FxRate, JournalEntry, Period
-from ledger.posting import LineInput
+from ledger.lines import LineInput
+from ledger.models import Account, AccountBalance, Entity, FxRate, JournalEntry, Period
 from platform_integrity.context import Actor
-from platform_integrity.models import AccountBalance, AuditEvent
+from platform_integrity.models import AuditEvent
 from tests.conftest import PERIOD_START, TODAY
 
 pytestmark = pytest.mark.django_db

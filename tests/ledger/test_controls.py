@@ -8,10 +8,9 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from ledger import commands
-from ledger.models import JournalEntry, JournalEntryLine
+from ledger.models import AccountBalance, JournalEntry, JournalEntryLine
 from ledger.money import allocate, exact_functional
 from platform_integrity.context import Actor
-from platform_integrity.models import AccountBalance
 from tests.conftest import (
     TODAY,
     assert_invariants_hold,

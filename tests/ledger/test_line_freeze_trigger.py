@@ -6,8 +6,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from ledger import commands
+from ledger.lines import LineInput
 from ledger.models import JournalEntry, JournalEntryLine
-from ledger.posting import LineInput
 from platform_integrity.context import Actor
 from tests.conftest import TODAY, make_books, make_user, posted_entry
 

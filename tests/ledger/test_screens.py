@@ -4,10 +4,10 @@ import pytest
 from django.test import Client
 
 from ledger import commands
-from ledger.models import JournalEntry
-from ledger.posting import LineInput
+from ledger.lines import LineInput
+from ledger.models import AccountBalance, JournalEntry
 from platform_integrity.context import Actor
-from platform_integrity.models import AccountBalance, AuditEvent
+from platform_integrity.models import AuditEvent
 from tests.conftest import TODAY
 
 pytestmark = pytest.mark.django_db

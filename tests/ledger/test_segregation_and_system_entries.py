@@ -7,10 +7,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from ledger import commands
-from ledger.models import JournalEntry
+from ledger.models import AccountBalance, JournalEntry
 from platform_integrity.context import Actor
 from platform_integrity.integrity import run_all
-from platform_integrity.models import AccountBalance, AuditEvent
+from platform_integrity.models import AuditEvent
 from tests.conftest import (
     PERIOD_START,
     TODAY,
@@ -156,7 +156,7 @@ def test_entry_must_balance_in_each_transaction_currency(books, api):
     ids=["sum-overflows", "line-at-max-plus-one"],
 )
 def test_entry_totals_that_overflow_a_bigint_are_refused(books, users, amounts):
-    from ledger.posting import LineInput
+    from ledger.lines import LineInput
 
     actor = Actor(user=users["accountant"], channel="API")
     debit = [LineInput(books.account("6000").id, "DEBIT", amount, "USD") for amount in amounts]

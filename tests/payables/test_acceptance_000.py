@@ -3,10 +3,10 @@
 import pytest
 from django.db.models import Sum
 
+from ledger.models import AccountBalance
 from payables import commands
 from payables.models import Bill, Payment, Vendor
 from platform_integrity.errors import DomainError
-from platform_integrity.models import AccountBalance
 from tests.payables.conftest import api_client, assert_invariants_hold, make_bill
 from tests.payables.race import run_processes, run_threads
 

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from ledger.models import JournalEntry, JournalEntryLine
-from payables import commands
+from ledger.models import AccountBalance, JournalEntry, JournalEntryLine
+from payables import commands, errors
 from payables.models import Bill, Payment, Vendor
 from platform_integrity.errors import IdempotencyKeyReused, OptimisticLockConflict
-from platform_integrity.models import AccountBalance, AuditEvent, OutboxEvent
+from platform_integrity.models import AuditEvent, OutboxEvent
 from tests.payables.conftest import assert_invariants_hold, fx_rate, make_bill, make_books, today
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,16 +65,16 @@ def test_partial_payments_until_zero(books, bill):
         assert_invariants_hold()
     bill = Bill.objects.get(pk=bill.pk)
     assert (bill.balance_due_minor, bill.status) == (0, Bill.Status.PAID)
-    with pytest.raises(commands.DuplicatePaymentAttempt):
+    with pytest.raises(errors.DuplicatePaymentAttempt):
         commands.payment_submit(actor, bill_id=bill.id, amount_minor=1, currency_code="USD")
     assert Vendor.objects.get(pk=books.vendor.pk).open_balance_minor == 0
 
 
 def test_overpayment_and_currency_mismatch_are_refused(books, bill):
     actor = books.actor("integration", "API")
-    with pytest.raises(commands.Overpayment):
+    with pytest.raises(errors.Overpayment):
         commands.payment_submit(actor, bill_id=bill.id, amount_minor=125_001, currency_code="USD")
-    with pytest.raises(commands.CurrencyMismatch):
+    with pytest.raises(errors.CurrencyMismatch):
         commands.payment_submit(actor, bill_id=bill.id, amount_minor=100, currency_code="EUR")
     assert not Payment.objects.exists()
     rejected = AuditEvent.objects.filter(outcome="REJECTED", object_id=str(bill.id))
@@ -116,7 +116,7 @@ def test_void_of_posted_payment_reverses_everything(books, bill):
     assert balance(books.account("2000")) == -125_000
     reversal = Payment.objects.get(pk=paid.pk).reversal_journal_entry
     assert reversal.status == JournalEntry.Status.POSTED
-    with pytest.raises(commands.PaymentInvalidTransition):
+    with pytest.raises(errors.PaymentInvalidTransition):
         commands.payment_void(actor, payment_id=paid.id, reason_code="again")
     assert_invariants_hold()
 

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from payables import commands, tasks
+from payables import commands, runs, tasks
 from payables.models import Payment, PaymentRun, PaymentRunItem
 from platform_integrity.db import database_url
 from tests.payables.conftest import api_client, assert_invariants_hold, make_bill
@@ -253,7 +253,7 @@ def test_item_failing_transiently_past_its_attempts_is_failed(books, settings, m
     settings.RIVANE_MAX_CONFLICT_RETRIES = 0
     settings.RIVANE_RUN_ITEM_ATTEMPTS = 2
     settings.RIVANE_RUN_RETRY_BACKOFF_SECONDS = 1
-    monkeypatch.setattr(tasks, "payment_run_send", lambda run_id, kind: None)
+    monkeypatch.setattr(runs, "payment_run_send", lambda run_id, kind: None)
     bill = make_bill(books, 7_000, number="F-1")
     run = commands.payment_run_create(
         books.actor("integration", "API"),

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.models.functions import Now
 
-from payables import commands, tasks
+from payables import commands, runs, tasks
 from payables.models import Payment, PaymentRun, PaymentRunItem
 from platform_integrity.errors import ValidationFailed
 from tests.payables.conftest import api_client, make_bill
@@ -21,7 +21,7 @@ def sent(monkeypatch) -> list:
     """The runs whose task was sent: (run id, kind, still inside a transaction?)."""
     sent = []
     monkeypatch.setattr(
-        tasks,
+        runs,
         "payment_run_send",
         lambda run_id, kind: sent.append((run_id, kind, connection.in_atomic_block)),
     )
@@ -72,26 +72,26 @@ def test_run_api_answers_202_and_its_task_is_sent_by_the_command(books, sent):
 
 def test_a_run_is_claimed_only_when_no_live_worker_holds_it(books, sent):
     run = batch(books, [make_bill(books, 1_000)])
-    first = commands.payment_run_claim(run.id)
+    first = runs.payment_run_claim(run.id)
     assert (first.status, first.claims) == ("RUNNING", 1)
-    assert commands.payment_run_claim(run.id) is None
-    assert 0 < commands.payment_run_lease_left(run.id) <= 30
+    assert runs.payment_run_claim(run.id) is None
+    assert 0 < runs.payment_run_lease_left(run.id) <= 30
 
     PaymentRun.objects.filter(pk=run.pk).update(lease_until=ago(1))  # its worker died
-    assert commands.payment_run_lease_left(run.id) is None
-    second = commands.payment_run_claim(run.id)
+    assert runs.payment_run_lease_left(run.id) is None
+    second = runs.payment_run_claim(run.id)
     assert (second.claims, second.started_at) == (2, first.started_at)
     assert second.lease_token != first.lease_token
 
     # The worker taken for dead can neither go on nor finish the run.
     item = run.items.get()
-    assert commands.payment_run_item_execute(first, item) is None
-    assert not commands.payment_run_finish(first)
-    assert commands.payment_run_item_execute(second, item).outcome == "SUCCEEDED"
-    assert commands.payment_run_finish(second)
+    assert runs.payment_run_item_execute(first, item) is None
+    assert not runs.payment_run_finish(first)
+    assert runs.payment_run_item_execute(second, item).outcome == "SUCCEEDED"
+    assert runs.payment_run_finish(second)
     done = PaymentRun.objects.get(pk=run.pk)
     assert (done.status, done.lease_until) == ("COMPLETED", None)
-    assert commands.payment_run_claim(run.id) is None
+    assert runs.payment_run_claim(run.id) is None
 
 
 def test_sweeper_sends_again_the_runs_nobody_works(books, sent, settings):
@@ -119,7 +119,7 @@ def test_sweeper_sends_again_the_runs_nobody_works(books, sent, settings):
 def test_payment_its_dead_worker_made_counts_as_the_items_success(books, sent):
     bill = make_bill(books, 1_000)
     run = batch(books, [bill, bill])  # the same bill twice: the second is a replay
-    commands.payment_run_claim(run.id)
+    runs.payment_run_claim(run.id)
     first = run.items.get(position=0)
     # A worker began the first item and its payment committed; then the worker died.
     PaymentRunItem.objects.filter(pk=first.pk).update(attempts=1)

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import commands as ledger
+from ledger.lines import LineInput
 from ledger.models import Account, Entity, FxRate, JournalEntry, Period
-from ledger.posting import LineInput
 from payables import commands as payables
 from payables.models import Bill, Payment, PaymentRun, Vendor
 from platform_integrity.auth import issue_token

@@ -14,12 +14,12 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from platform_integrity import audit
+from platform_integrity import audit, audit_chain
+from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.models import AuditChainHead, AuditEvent, OutboxEvent
 from platform_integrity.relay import relay_pending
-from platform_integrity.unit_of_work import command
 from tests.conftest import assert_invariants_hold, make_books, posted_entry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ def test_numbers_hash_the_same_as_written_and_as_read_back_from_jsonb():
             "", {**fields, "payload": [read_back]}
         ), f"{as_written!r} read back as {read_back!r}"
     assert audit.chain_hash(row["prev_hash"], fields) == row["hash"]
-    assert audit.verify_chains().problems == []
+    assert audit_chain.verify_chains().problems == []
 
 
 def forge(chain: str, rehash) -> None:
@@ -115,7 +115,7 @@ def test_an_owner_without_the_key_cannot_rewrite_a_chain_that_verifies(settings)
     books = make_books()
     chain = f"entity:{books.entity.id}"
     forge(chain, audit.legacy_chain_hash)
-    assert audit.verify_chains().problems == [
+    assert audit_chain.verify_chains().problems == [
         f"chain {chain}: no row of it carries the keyed hash (not written here)"
     ]
 
@@ -123,7 +123,7 @@ def test_an_owner_without_the_key_cannot_rewrite_a_chain_that_verifies(settings)
     settings.RIVANE_AUDIT_KEY = "a guess at the key"
     forge(chain, audit.chain_hash)
     settings.RIVANE_AUDIT_KEY = key
-    problems = audit.verify_chains().problems
+    problems = audit_chain.verify_chains().problems
     assert problems == [
         *(
             f"audit #{number} ({chain}): hash does not match its content"
@@ -163,16 +163,16 @@ def legacy_log(chain: str, payloads: list[dict]) -> list[AuditEvent]:
 def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
     chain = "entity:00000000-0000-0000-0000-00000000000a"
     rows = legacy_log(chain, [{"amount_minor": 1_000}, {"ratio": 1e16}, {"lines": 2}])
-    assert audit.verify_chains().problems == [
+    assert audit_chain.verify_chains().problems == [
         f"chain {chain}: no row of it carries the keyed hash (not written here)"
     ]
 
-    assert audit.seal_legacy_chains() == [chain]
-    assert audit.seal_legacy_chains() == []
+    assert audit_chain.seal_legacy_chains() == [chain]
+    assert audit_chain.seal_legacy_chains() == []
     seal = AuditEvent.objects.get(chain=chain, action="platform_integrity.audit_chain_seal")
     assert seal.prev_hash == rows[-1].hash and seal.payload == {"unkeyed_up_to": rows[-1].id}
     audit_payload(Actor.system(), payload={})
-    assert audit.verify_chains().problems == []
+    assert audit_chain.verify_chains().problems == []
 
     # Rewritten and re-hashed the old way, the unkeyed rows no longer link to the seal.
     with connection.cursor() as cursor:
@@ -185,7 +185,7 @@ def test_rows_hashed_before_the_key_still_verify_once_sealed_under_it():
             prev_hash = audit.legacy_chain_hash(prev_hash, audit.hashed_fields(row))
             legacy_rows.filter(pk=row["id"]).update(prev_hash=row["prev_hash"], hash=prev_hash)
         cursor.execute("SET LOCAL session_replication_role = origin")
-    assert audit.verify_chains().problems == [
+    assert audit_chain.verify_chains().problems == [
         f"audit #{seal.id} ({chain}): prev_hash does not link"
     ]
 

@@ -16,17 +16,17 @@ from django.db import connection
 from django.utils import timezone
 
 from ledger import commands as gl
-from ledger.models import JournalEntry
-from ledger.posting import LineInput
+from ledger.lines import LineInput
+from ledger.models import AccountBalance, JournalEntry
 from payables import commands
 from payables.errors import DuplicatePaymentAttempt
 from payables.models import Bill, Payment, Vendor
 from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import IdempotencyKeyReused
-from platform_integrity.models import AccountBalance, AuditEvent, OutboxEvent, QueuedCommand
+from platform_integrity.models import AuditEvent, OutboxEvent, QueuedCommand
 from platform_integrity.turns import QUEUED_FRESH_FOR, chain_key
-from platform_integrity.unit_of_work import chain_for
+from platform_integrity.unit import chain_for
 from tests.payables.conftest import assert_invariants_hold, make_bill, make_books, today
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,13 +14,14 @@ import psycopg
 import pytest
 from django.db import connection, connections
 
+from ledger.models import AccountBalance
 from payables import commands
 from payables.models import Bill, Payment
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import LockTimeout
-from platform_integrity.models import AccountBalance, QueuedCommand
+from platform_integrity.models import QueuedCommand
 from platform_integrity.turns import chain_key
-from platform_integrity.unit_of_work import chain_for
+from platform_integrity.unit import chain_for
 from tests.payables.conftest import api_client, assert_invariants_hold, make_bill, make_books
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -25,14 +25,22 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ledger import commands as ledger
-from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from ledger.posting import LineInput
+from ledger.lines import LineInput
+from ledger.models import (
+    Account,
+    AccountBalance,
+    Entity,
+    FxRate,
+    JournalEntry,
+    JournalEntryLine,
+    Period,
+)
 from payables import commands as payables
 from payables.models import Bill, Payment, PaymentRun, PaymentRunItem, Vendor
 from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
 from platform_integrity.errors import PermissionDenied
-from platform_integrity.models import AccountBalance, AuditEvent, IdempotencyKey, OutboxEvent
+from platform_integrity.models import AuditEvent, IdempotencyKey, OutboxEvent
 from platform_integrity.roles import ROLES
 from tests.conftest import assert_problem, make_user
 

@@ -8,16 +8,16 @@ import psycopg
 import pytest
 from django.db import connection
 
-from ledger.models import JournalEntry
+from ledger import balances
+from ledger.models import AccountBalance, JournalEntry
 from payables.models import Bill
-from platform_integrity import audit, balances, outbox
-from platform_integrity.balances import apply_deltas
+from platform_integrity import audit, outbox
+from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.db import libpq_dsn
 from platform_integrity.errors import DomainError, NestedUnitOfWork, ValidationFailed
 from platform_integrity.locks import send_lock
-from platform_integrity.models import AccountBalance, AuditEvent, ContentionCounter, OutboxEvent
-from platform_integrity.unit_of_work import command
+from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
 from tests.conftest import (
     assert_invariants_hold,
     assert_problem,
@@ -33,7 +33,7 @@ def apply_delta(actor: Actor, *, lane: uuid.UUID, account_id, delta: int):
     """A bare balance change. Each thread gets its own `lane` (advisory lock), so the
     threads really race inside PostgreSQL and only SERIALIZABLE + the row lock + the
     retry loop stand between them and a lost update."""
-    apply_deltas({account_id: delta}, cause={"type": "test"})
+    balances.move([({account_id: delta}, {"type": "test"})])
 
 
 @command("test.emit_then_fail")
@@ -230,9 +230,7 @@ def test_locks_sent_together_hold_their_rows_in_lock_order_and_feed_the_balance_
                     )
                 except psycopg.errors.LockNotAvailable:
                     held.append(account)
-        balances.BalanceChanges(
-            [({cash: 700, payable: -700}, {"type": "test"})], locked=locked
-        ).apply()
+        balances.move([({cash: 700, payable: -700}, {"type": "test"})], locked=locked)
 
     before = dict(AccountBalance.objects.values_list("account_id", "balance_minor"))
     send_locks(Actor.system())

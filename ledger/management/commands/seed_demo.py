@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from ledger import commands
+from ledger.lines import LineInput
 from ledger.models import Account, Entity, JournalEntry, Period
-from ledger.posting import LineInput
 from payables import commands as payables_commands
 from platform_integrity.accounts import user_with_role
 from platform_integrity.auth import issue_token

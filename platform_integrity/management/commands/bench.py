@@ -135,7 +135,7 @@ class Command(BaseCommand):
 
     def _big_entries(self, quick: bool) -> dict:
         from ledger import commands as gl
-        from ledger.posting import LineInput
+        from ledger.lines import LineInput
         from platform_integrity.accounts import user_with_role
         from platform_integrity.context import Actor
 

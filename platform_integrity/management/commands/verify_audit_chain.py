@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from platform_integrity import audit
+from platform_integrity import audit_chain
 from platform_integrity.context import Actor
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
 
     def handle(self, *, anchor: Path | None, **options):
         anchored_then, anchored = read_anchor(anchor) if anchor else (None, [])
-        verified = audit.verify_chains(anchored)
+        verified = audit_chain.verify_chains(anchored)
         for line in verified.problems[:100]:
             self.stdout.write(f"- {line}")
         if verified.problems:
@@ -41,7 +41,9 @@ class Command(BaseCommand):
             return
         anchored_at = timezone.now()
         write_anchor(anchor, anchored_at, verified.heads)
-        audit.audit_anchor_publish(Actor.system(), heads=verified.heads, anchored_at=anchored_at)
+        audit_chain.audit_anchor_publish(
+            Actor.system(), heads=verified.heads, anchored_at=anchored_at
+        )
         if anchored_then:
             checked = f"Every head anchored at {anchored_then} is still in its chain"
         else:
@@ -51,18 +53,20 @@ class Command(BaseCommand):
         )
 
 
-def read_anchor(path: Path) -> tuple[str | None, list[audit.ChainHead]]:
+def read_anchor(path: Path) -> tuple[str | None, list[audit_chain.ChainHead]]:
     """When an earlier run anchored heads in `path`, and which; none without the file."""
     try:
         stored = json.loads(path.read_text())
-        return stored["anchored_at"], [audit.ChainHead(**head) for head in stored["heads"]]
+        return stored["anchored_at"], [audit_chain.ChainHead(**head) for head in stored["heads"]]
     except FileNotFoundError:
         return None, []
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CommandError(f"cannot read the anchor {path}: {exc}") from exc
 
 
-def write_anchor(path: Path, anchored_at: datetime.datetime, heads: list[audit.ChainHead]) -> None:
+def write_anchor(
+    path: Path, anchored_at: datetime.datetime, heads: list[audit_chain.ChainHead]
+) -> None:
     """Replace the anchor in one step, so a failed write leaves the last one whole."""
     document = {
         "anchored_at": anchored_at.isoformat(),

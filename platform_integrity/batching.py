@@ -1,30 +1,34 @@
-"""Coalescing: the calls queued behind an entity's turn run as one unit of work.
+"""Batched commands: the calls queued behind an entity's turn run as one unit of work.
 
 Writers of one entity take turns (`platform_integrity.turns`), so a hot entity
 moves one unit of work at a time, and most of a small unit's cost is fixed:
-BEGIN, the turn, one statement per row changed, the audit head, COMMIT and its
+BEGIN, the turn, one statement per table changed, the audit head, COMMIT and its
 WAL flush. So the caller that gets the turn takes every call of the same command
-queued behind it and answers them together: one SERIALIZABLE transaction,
-set-based writes (one INSERT per table, one UPDATE per locked parent row), one
-commit. Nothing is relaxed: the batch is a guarded unit of work, every parent
-row is locked in lock order before it changes, each request is checked against
-the state the ones before it left, and each gets its own answer, audit row and
-events. Under no contention nothing is queued.
+queued behind it and answers them together: one SERIALIZABLE transaction, one
+changeset, one commit. Nothing is relaxed: the batch is a guarded unit of work,
+every parent row is locked in lock order before it changes, each request is
+checked against the state the ones before it left, and each gets its own answer,
+audit row and events. Under no contention nothing is queued.
 
-A caller of a command declared with `coalesce=`:
+A batched command is written for one request, `fn(actor, **kwargs, batch=...)`,
+and declares a `Batching`: its `prepare(requests)` reads and locks, for all the
+requests at once, what they will need (sent together: one round trip), and the
+loop below (written once, here) runs `fn` for each request with that state, each
+in `UnitOfWork.request()` so a refused request leaves nothing behind.
+
+A caller of a batched command:
 
 1. tries to take the turn in its own transaction; with it, it leads at once;
 2. else it queues its call in `queued_command` (committed at once; the table is
-   UNLOGGED) and waits for the turn on its waiting connection, holding its
-   call's lock while it waits (`turns.wait`). Whoever leads meanwhile runs the
-   calls of callers still waiting and writes each outcome in the transaction
-   that did the work: the wait returns it. A caller that died, gave up or was
+   UNLOGGED) and waits in line for the turn on its waiting connection, holding
+   its call's lock while it waits (`turns.wait`). Whoever leads meanwhile runs the
+   calls of callers still waiting and writes each answer in the transaction that
+   did the work: the wait returns it. A caller that died, gave up or was
    cancelled holds no lock, so its call is never run for it;
-3. not answered when it gets the turn, it leads: it reads the calls queued
-   behind it for its command — or for any command of its queue
-   (`Coalescing.queue`) — up to `max_batch`, locks their rows (so a caller
-   giving up meanwhile waits for the outcome instead) and answers them all,
-   each by its own command, before COMMIT.
+3. not answered when its turn comes, it leads: it reads the calls queued behind
+   it for its command — or for any command of its queue (`Batching.queue`) — up
+   to `max_batch`, locks their rows (so a caller giving up meanwhile waits for the
+   answer instead) and answers them all, each by its own command, before COMMIT.
 
 A batch that fails other than by conflict (conflicts are retried whole) answers
 no one: its leader runs its own call alone, and every other caller leads its
@@ -36,61 +40,89 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connection, models
+from django.db import connection, models
 from django.utils.module_loading import import_string
 
-from platform_integrity import permissions, reads, turns
-from platform_integrity.bulk import to_json
+from platform_integrity import permissions, reads, turns, wire
 from platform_integrity.context import Actor
 from platform_integrity.errors import DomainError, RetryLater
 from platform_integrity.ids import as_uuid, entity_id_of
-from platform_integrity.locks import LOCK_ORDER
-from platform_integrity.unit_of_work import (
-    Coalescing,
-    Request,
-    TurnBusy,
-    UnitOfWork,
-    chain_for,
-    record_rejection,
-    run_unit,
-)
+from platform_integrity.unit import Request, UnitOfWork, chain_for, current
+from platform_integrity.unit_of_work import TurnBusy, record_rejection, run_unit
 
 logger = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=models.Model)
+
+@dataclass(frozen=True)
+class Batching:
+    """How a command runs for many requests at once.
+
+    `prepare(requests)` returns what each request's call gets as `batch`: the rows
+    the batch reads and locks, read together.
+    """
+
+    prepare: Callable[[list[Request]], Any]
+    # The table of the first row the command locks: a batch of several commands runs
+    # them in the lock order of settings.RIVANE_LOCK_ORDER.
+    first_lock: str
+    # (model, argument): the call writes to the entity of the `model` row whose id is
+    # that argument; without it, the command's `entity_of` names the entity.
+    entity_row: tuple[type[models.Model], str] | None = None
+    max_batch: int = 64
+    # Commands that name the same queue share it: whoever leads answers the queued
+    # calls of all of them in its one unit of work, each by its own command. So a
+    # caller's two steps in a row (a journal entry's create, then its submit) do not
+    # each wait for a turn of their own.
+    queue: str | None = None
 
 
 class BatchFailed(RuntimeError):
-    """A coalesced batch raised for all of its requests; each is retried alone."""
+    """A batch raised for all of its requests; each is retried alone."""
 
 
-# command name -> (its batch function, its Coalescing), for every coalescing command.
-_COMMANDS: dict[str, tuple[Callable[[list[Request]], list[Any]], Coalescing]] = {}
+# command name -> (its per-request function, its Batching), for every batched command.
+_COMMANDS: dict[str, tuple[Callable[..., Any], Batching]] = {}
 
 
-def register(name: str, fn: Callable[[list[Request]], list[Any]], coalesce: Coalescing) -> None:
-    _COMMANDS[name] = (fn, coalesce)
+def register(name: str, fn: Callable[..., Any], batching: Batching) -> None:
+    _COMMANDS[name] = (fn, batching)
 
 
-def _queue_of(name: str, coalesce: Coalescing) -> list[str]:
+def run_batch(name: str, requests: list[Request]) -> list[Any]:
+    """Answer each request of one command: its result or its `DomainError`."""
+    fn, batching = _COMMANDS[name]
+    uow = current()
+    prepared = batching.prepare(requests)
+    outcomes: list[Any] = []
+    for request in requests:
+        with uow.acting_as(request.actor):
+            try:
+                with uow.request():
+                    outcomes.append(fn(request.actor, **request.kwargs, batch=prepared))
+            except DomainError as err:
+                outcomes.append(err)
+    return outcomes
+
+
+def _queue_of(name: str) -> list[str]:
     """The commands whose queued calls a leader of `name` answers."""
-    if coalesce.queue is None:
+    queue = _COMMANDS[name][1].queue
+    if queue is None:
         return [name]
-    return [n for n, (_, c) in _COMMANDS.items() if c.queue == coalesce.queue]
+    return [n for n, (_, b) in _COMMANDS.items() if b.queue == queue]
 
 
-def call(
-    name: str,
-    coalesce: Coalescing,
-    request: Request,
-    entity_of: Callable[..., UUID | None] | None,
-) -> Any:
-    if coalesce.entity_row:
-        model, argument = coalesce.entity_row
+def call(name: str, request: Request, entity_of: Callable[..., UUID | None] | None) -> Any:
+    """Run one call of a batched command, leading a batch or answered by one."""
+    batching = _COMMANDS[name][1]
+    if batching.entity_row:
+        model, argument = batching.entity_row
         entity_id = entity_id_of(model, request.kwargs.get(argument))
     else:
         entity_id = as_uuid(entity_of(**request.kwargs) if entity_of else None)
@@ -104,7 +136,7 @@ def call(
             except TurnBusy:
                 turn, outcome = turns.wait(chain, until, _queued(name, request, chain))
                 if turn is None:
-                    return _settle(_decode(outcome, coalesce))
+                    return _settle(_decode(outcome))
     finally:
         if turn is not None:
             turn.release()
@@ -119,7 +151,7 @@ def _queued(name: str, request: Request, chain: str) -> turns.QueuedCall:
         user_id=actor.user.pk if actor.user is not None else None,
         channel=actor.channel,
         ip=actor.ip,
-        arguments=to_json(request.kwargs),
+        arguments=wire.dumps(request.kwargs),
     )
 
 
@@ -143,16 +175,16 @@ def _lead(
         outcomes: list[Any] = [None] * len(calls)
         # Each command answers its calls in one go, in lock order, the leader's first
         # among equals (the calls are independent: none can name a row another makes).
+        order = settings.RIVANE_LOCK_ORDER
         commands = sorted(
             dict.fromkeys(command for command, _ in calls),
-            key=lambda command: LOCK_ORDER.index(_COMMANDS[command][1].first_lock),
+            key=lambda command: order.index(_COMMANDS[command][1].first_lock),
         )
         for command in commands:
-            run = _COMMANDS[command][0]
             mine = [i for i, (c, _) in enumerate(calls) if c == command]
             with uow.acting_as(own.actor, command):
                 try:
-                    answered = run([calls[i][1] for i in mine])
+                    answered = run_batch(command, [calls[i][1] for i in mine])
                 except DomainError as err:
                     if followers:
                         raise BatchFailed(name) from err
@@ -191,32 +223,11 @@ def _lead(
     return _settle(outcomes[0])
 
 
-def dump_row(instance: models.Model) -> dict[str, Any]:
-    """A model instance as a JSON-ready answer: every column, so the caller needs no query."""
-    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
-
-
-def load_row(model: type[M], values: dict[str, Any]) -> M:
-    """The instance `dump_row` described, as if read from the database."""
-    fields = model._meta.concrete_fields
-    return model.from_db(
-        DEFAULT_DB_ALIAS,
-        [f.attname for f in fields],
-        [None if (v := values[f.attname]) is None else f.to_python(v) for f in fields],
-    )
-
-
-def _settle(outcome: Any) -> Any:
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
-
-
 def _take_calls(chain: str, name: str, turn: turns.Turn | None) -> list[tuple[int, str, Request]]:
     """The calls to lead with ours: the fresh calls of callers still waiting for them,
     oldest first, each with its command and its caller's user, their rows locked."""
-    coalesce = _COMMANDS[name][1]
-    waiting = turns.queued_calls(chain, _queue_of(name, coalesce), coalesce.max_batch - 1, turn)
+    batching = _COMMANDS[name][1]
+    waiting = turns.queued_calls(chain, _queue_of(name), batching.max_batch - 1, turn)
     if not waiting:
         return []
     user_model = get_user_model()
@@ -245,38 +256,42 @@ def _take_calls(chain: str, name: str, turn: turns.Turn | None) -> list[tuple[in
                 user._perm_cache = set(claimed[queued][-1])  # the commands check each caller
             users[user_id] = user
         actor = Actor(users[user_id], channel, str(ip) if ip is not None else None)
-        taken.append((queued, command, Request(actor, _restored(command, arguments))))
+        taken.append((queued, command, Request(actor, wire.loads(arguments))))
     return taken
 
 
-def _restored(command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    restore = _COMMANDS[command][1].restore
-    return restore(kwargs) if restore else kwargs
+def _settle(outcome: Any) -> Any:
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
 
 
-def _encode(outcome: Any, coalesce: Coalescing) -> dict[str, Any]:
+def _encode(outcome: Any) -> str:
     if isinstance(outcome, DomainError):
         kind = type(outcome)
-        return {
-            "error": f"{kind.__module__}.{kind.__qualname__}",
-            "detail": outcome.detail,
-            "extra": outcome.extra,
-        }
-    return {"result": coalesce.dump(outcome)}
+        return wire.dumps(
+            {
+                "error": f"{kind.__module__}.{kind.__qualname__}",
+                "detail": outcome.detail,
+                "extra": outcome.extra,
+            }
+        )
+    return wire.dumps({"result": outcome})
 
 
-def _decode(outcome: dict[str, Any], coalesce: Coalescing) -> Any:
-    if "error" in outcome:
-        return import_string(outcome["error"])(outcome["detail"], **outcome["extra"])
-    return coalesce.load(outcome["result"])
+def _decode(outcome: Any) -> Any:
+    answer = wire.loads(outcome)
+    if "error" in answer:
+        return import_string(answer["error"])(answer["detail"], **answer["extra"])
+    return answer["result"]
 
 
 def _answer(followers: Sequence[tuple[int, str, Request]], outcomes: list[Any]) -> None:
     if not followers:
         return
     params: list[Any] = []
-    for (queued_id, command, _), outcome in zip(followers, outcomes, strict=True):
-        params += [queued_id, to_json(_encode(outcome, _COMMANDS[command][1]))]
+    for (queued_id, _, _), outcome in zip(followers, outcomes, strict=True):
+        params += [queued_id, _encode(outcome)]
     values = ", ".join(["(%s::bigint, %s::jsonb)"] * len(followers))
     with connection.cursor() as cursor:
         cursor.execute(

@@ -345,4 +345,3 @@ class AccountBalanceAdmin(ReadOnlyAdmin):
     @admin.display(description="Balance (debit +)", ordering="balance_minor")
     def balance(self, obj: AccountBalance) -> str:
         return money.format_money(obj.balance_minor, obj.currency_code)
-

@@ -10,14 +10,14 @@ from django.http import HttpRequest, HttpResponseRedirect
 from ledger import commands, money
 from ledger.forms import explain
 from ledger.models import Account, Entity, FxRate, JournalEntry, JournalEntryLine, Period
-from platform_integrity.admin_bases import (
+from platform_integrity.context import Actor
+from platform_integrity.errors import DomainError
+from platform_integrity.web.admin_bases import (
     ReadOnlyHistoryAdmin,
     ReadOnlyInline,
     ViewOnlyAdmin,
     confirmed,
 )
-from platform_integrity.context import Actor
-from platform_integrity.errors import DomainError
 
 
 def admin_actor(request: HttpRequest) -> Actor:

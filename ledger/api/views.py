@@ -25,10 +25,10 @@ from ledger.models import Account, Entity, FxRate, JournalEntry, Period
 from ledger.money import MAX_MINOR
 from platform_integrity import idempotency, reads
 from platform_integrity.context import Actor
-from platform_integrity.filters import PageSerializer, query
 from platform_integrity.models import AccountBalance
 from platform_integrity.roles import has_perm
-from platform_integrity.schema import list_schema, object_schema
+from platform_integrity.web.filters import PageSerializer, query
+from platform_integrity.web.schema import list_schema, object_schema
 
 # What a finance team writes in an entry's memo or a reason, with room to spare.
 MEMO_MAX = 1000

@@ -1,7 +1,6 @@
 """Roles are groups; what a role may do is a set of model permissions."""
 
 from django.contrib.auth.models import Group, Permission
-from rest_framework.permissions import BasePermission
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "accountant": [
@@ -86,16 +85,3 @@ def ensure_roles(**_kwargs) -> None:
                 Permission.objects.filter(content_type__app_label=app_label, codename=codename)
             )
         group.permissions.set(wanted)
-
-
-def has_perm(perm: str) -> type[BasePermission]:
-    """A DRF permission class requiring one model permission (granted through a role)."""
-
-    class HasPerm(BasePermission):
-        message = f"Your role does not allow this ({perm})."
-
-        def has_permission(self, request, view) -> bool:
-            return bool(request.user and request.user.has_perm(perm))
-
-    HasPerm.__name__ = f"HasPerm_{perm.replace('.', '_')}"
-    return HasPerm

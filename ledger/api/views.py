@@ -26,7 +26,7 @@ from ledger.money import MAX_MINOR
 from platform_integrity import idempotency, reads
 from platform_integrity.context import Actor
 from platform_integrity.models import AccountBalance
-from platform_integrity.roles import has_perm
+from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import PageSerializer, query
 from platform_integrity.web.schema import list_schema, object_schema
 

@@ -21,7 +21,7 @@ from payables.models import Bill, Payment, PaymentRun
 from platform_integrity import idempotency
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
-from platform_integrity.roles import has_perm
+from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import PageSerializer, query
 from platform_integrity.web.schema import list_schema
 

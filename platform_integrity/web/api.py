@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from platform_integrity import outbox
 from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
-from platform_integrity.roles import has_perm
+from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import MAX_PAGE, query
 from platform_integrity.web.schema import object_schema
 

@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "axes",
     "ledger",
     "payables",
-    # Last: its post_migrate hook assigns the other apps' permissions to the roles.
+    # Last: its post_migrate hook gives the roles what every app grants them.
     "platform_integrity",
 ]
 

@@ -4,6 +4,22 @@ from django.apps import AppConfig
 class PlatformIntegrityConfig(AppConfig):
     name = "platform_integrity"
     verbose_name = "Platform integrity"
+    # What each role may do with the platform's own tables (see `roles`, which collects
+    # this and every other app's `role_permissions`).
+    role_permissions = {
+        "controller": [
+            "view_auditevent",
+            "view_contentioncounter",
+            "view_accountbalance",
+            "view_outboxevent",
+            "view_apitoken",
+            "revoke_apitoken",
+            "view_idempotencykey",
+        ],
+        # Polls the event feed; reading the audit log (every actor's IP and payload)
+        # stays the controller's.
+        "integration": ["view_outboxevent", "view_contentioncounter"],
+    }
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

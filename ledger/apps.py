@@ -46,3 +46,6 @@ class LedgerConfig(AppConfig):
             "prepare_journalentry",
         ],
     }
+
+    def ready(self) -> None:
+        from ledger import invariants  # noqa: F401 (registers verify_integrity's checks)

@@ -25,3 +25,6 @@ class PayablesConfig(AppConfig):
             "pay_bill",
         ],
     }
+
+    def ready(self) -> None:
+        from payables import invariants  # noqa: F401 (registers verify_integrity's checks)

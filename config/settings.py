@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "axes",
     "ledger",
     "payables",
-    # Last: its post_migrate hook assigns the other apps' permissions to the roles.
+    # Last: its post_migrate hook gives the roles what every app grants them.
     "platform_integrity",
 ]
 
@@ -80,8 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-    "platform_integrity.problems.ApiBodyLimitMiddleware",
-    "platform_integrity.problems.DatabaseFaultMiddleware",
+    "platform_integrity.web.problems.ApiBodyLimitMiddleware",
+    "platform_integrity.web.problems.DatabaseFaultMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -154,14 +154,14 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 60_000
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "platform_integrity.auth.BearerTokenAuthentication",
+        "platform_integrity.web.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["platform_integrity.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_integrity.web.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "platform_integrity.problems.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "platform_integrity.schema.ViewScopedAutoSchema",
+    "EXCEPTION_HANDLER": "platform_integrity.web.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "platform_integrity.web.schema.ViewScopedAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

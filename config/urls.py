@@ -3,9 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from platform_integrity import api as platform_api
-from platform_integrity import problems
 from platform_integrity.metrics import metrics_view
+from platform_integrity.web import api as platform_api
+from platform_integrity.web import problems
 
 admin.site.site_header = admin.site.site_title = "Rivane back office"
 admin.site.index_title = "Controllers' administration"

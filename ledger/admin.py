@@ -18,15 +18,15 @@ from ledger.models import (
     JournalEntryLine,
     Period,
 )
-from platform_integrity.admin_bases import (
+from platform_integrity.context import Actor
+from platform_integrity.errors import DomainError
+from platform_integrity.web.admin_bases import (
     ReadOnlyAdmin,
     ReadOnlyHistoryAdmin,
     ReadOnlyInline,
     ViewOnlyAdmin,
     confirmed,
 )
-from platform_integrity.context import Actor
-from platform_integrity.errors import DomainError
 
 
 def admin_actor(request: HttpRequest) -> Actor:

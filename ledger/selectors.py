@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from ledger import rules
 from ledger.models import Account, AccountBalance, Entity, JournalEntry, JournalEntryLine
+from platform_integrity import reads
 
 
 def journal_entry_list(*, entity_id=None, status=None, search=None) -> QuerySet[JournalEntry]:
@@ -19,6 +20,13 @@ def journal_entry_list(*, entity_id=None, status=None, search=None) -> QuerySet[
     if search:
         entries = entries.filter(Q(memo__icontains=search) | Q(external_id__icontains=search))
     return entries.order_by("-created_at")
+
+
+def account_balance(account_id) -> AccountBalance | None:
+    """An account's running balance. The hottest read of the API: one statement written
+    once, not compiled per request."""
+    found = reads.rows(AccountBalance, "account_id = %s", [account_id])
+    return found[0] if found else None
 
 
 def trial_balance(entity: Entity, as_of: date | None = None) -> dict[str, Any]:

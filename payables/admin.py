@@ -5,13 +5,13 @@ from django.contrib import admin
 
 from payables.commands import payment_void
 from payables.models import Bill, BillLine, Payment, PaymentRun, PaymentRunItem, Vendor
-from platform_integrity.admin_bases import (
+from platform_integrity.context import Actor
+from platform_integrity.web.admin_bases import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     ViewOnlyAdmin,
     confirmed,
 )
-from platform_integrity.context import Actor
 
 
 @admin.register(Vendor)

@@ -6,7 +6,6 @@ Nothing here can be added, changed or deleted; the database refuses it for the a
 from django.contrib import admin
 
 from platform_integrity import tokens
-from platform_integrity.admin_bases import ReadOnlyAdmin, confirmed
 from platform_integrity.context import Actor
 from platform_integrity.models import (
     ApiToken,
@@ -15,6 +14,7 @@ from platform_integrity.models import (
     IdempotencyKey,
     OutboxEvent,
 )
+from platform_integrity.web.admin_bases import ReadOnlyAdmin, confirmed
 
 
 @admin.register(AuditEvent)

@@ -1,78 +1,31 @@
-"""Roles are groups; what a role may do is a set of model permissions."""
+"""Roles are groups; what a role may do is a set of model permissions. Each app grants
+its own permissions to the roles (`role_permissions` on its AppConfig, {role: [codename,
+…]}) and this module collects them, so the platform names no app's permissions."""
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
-from rest_framework.permissions import BasePermission
+from django.core.exceptions import ImproperlyConfigured
 
-ROLE_PERMISSIONS: dict[str, list[str]] = {
-    "accountant": [
-        "ledger.view_entity",
-        "ledger.view_account",
-        "ledger.view_period",
-        "ledger.view_fxrate",
-        "ledger.view_journalentry",
-        "ledger.prepare_journalentry",
-    ],
-    "approver": [
-        "ledger.view_entity",
-        "ledger.view_account",
-        "ledger.view_period",
-        "ledger.view_journalentry",
-        "ledger.approve_journalentry",
-    ],
-    "controller": [
-        "ledger.view_entity",
-        "ledger.manage_entity",
-        "ledger.view_account",
-        "ledger.view_period",
-        "ledger.close_period",
-        "ledger.view_fxrate",
-        "ledger.manage_fxrate",
-        "ledger.view_journalentry",
-        "ledger.prepare_journalentry",
-        "ledger.supervise_journalentry",
-        "ledger.approve_journalentry",
-        "payables.view_vendor",
-        "payables.view_bill",
-        "payables.view_payment",
-        "platform_integrity.view_auditevent",
-        "platform_integrity.view_contentioncounter",
-        "ledger.view_accountbalance",
-        "platform_integrity.view_outboxevent",
-        "platform_integrity.view_apitoken",
-        "platform_integrity.revoke_apitoken",
-        "platform_integrity.view_idempotencykey",
-    ],
-    "ap_clerk": [
-        "ledger.view_entity",
-        "payables.view_vendor",
-        "payables.manage_vendor",
-        "payables.view_bill",
-        "payables.enter_bill",
-        "payables.view_payment",
-        "payables.pay_bill",
-    ],
-    # Prepares entries, enters vendors and bills, pays, and polls the event feed:
-    # entities, thresholds, periods and rates stay the controller's, and so does reading
-    # the audit log (every actor's IP and payload).
-    "integration": [
-        "ledger.view_entity",
-        "ledger.view_account",
-        "ledger.view_period",
-        "ledger.view_fxrate",
-        "ledger.view_journalentry",
-        "ledger.prepare_journalentry",
-        "payables.view_vendor",
-        "payables.manage_vendor",
-        "payables.view_bill",
-        "payables.enter_bill",
-        "payables.view_payment",
-        "payables.pay_bill",
-        "platform_integrity.view_outboxevent",
-        "platform_integrity.view_contentioncounter",
-    ],
-}
-ROLES = tuple(ROLE_PERMISSIONS)
+ROLES = ("accountant", "approver", "controller", "ap_clerk", "integration")
 CONTROLLER_STAFF_ROLES = {"controller"}
+
+
+def collect_role_permissions() -> dict[str, list[str]]:
+    """Every role's permissions ("app_label.codename"), in the order the apps are installed."""
+    granted: dict[str, list[str]] = {role: [] for role in ROLES}
+    for app in apps.get_app_configs():
+        for role, codenames in getattr(app, "role_permissions", {}).items():
+            if role not in granted:
+                raise ImproperlyConfigured(
+                    f"{app.name} grants permissions to unknown role {role!r}"
+                )
+            granted[role] += [f"{app.label}.{codename}" for codename in codenames]
+    return granted
+
+
+# Collected on import, so this module is imported only once every app is installed (by
+# PlatformIntegrityConfig.ready or later), never from a models module.
+ROLE_PERMISSIONS = collect_role_permissions()
 
 
 def ensure_roles(**_kwargs) -> None:
@@ -86,16 +39,3 @@ def ensure_roles(**_kwargs) -> None:
                 Permission.objects.filter(content_type__app_label=app_label, codename=codename)
             )
         group.permissions.set(wanted)
-
-
-def has_perm(perm: str) -> type[BasePermission]:
-    """A DRF permission class requiring one model permission (granted through a role)."""
-
-    class HasPerm(BasePermission):
-        message = f"Your role does not allow this ({perm})."
-
-        def has_permission(self, request, view) -> bool:
-            return bool(request.user and request.user.has_perm(perm))
-
-    HasPerm.__name__ = f"HasPerm_{perm.replace('.', '_')}"
-    return HasPerm

@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from ledger import commands
 from ledger.models import Account, Entity, JournalEntry, Period
 from platform_integrity.accounts import user_with_role
-from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
+from platform_integrity.web.auth import issue_token
 
 TODAY = date(2026, 11, 21)
 PERIOD_START = date(2026, 11, 1)

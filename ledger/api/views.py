@@ -19,13 +19,13 @@ from ledger.api.serializers import (
     journal_entry_body,
     parse_lines,
 )
-from ledger.models import Account, AccountBalance, Entity, FxRate, JournalEntry, Period
+from ledger.models import Account, Entity, FxRate, JournalEntry, Period
 from ledger.money import MAX_MINOR
-from platform_integrity import idempotency, reads
+from platform_integrity import idempotency
 from platform_integrity.context import Actor
-from platform_integrity.filters import PageSerializer, query
-from platform_integrity.roles import has_perm
-from platform_integrity.schema import list_schema, object_schema
+from platform_integrity.web.auth import has_perm
+from platform_integrity.web.filters import PageSerializer, query
+from platform_integrity.web.schema import list_schema, object_schema
 
 # What a finance team writes in an entry's memo or a reason, with room to spare.
 MEMO_MAX = 1000
@@ -149,11 +149,9 @@ class AccountBalanceApi(APIView):
 
     @object_schema("AccountBalance", BALANCE_FIELDS)
     def get(self, request, account_id):
-        # The hottest read of the API: one statement written once, not compiled per request.
-        found = reads.rows(AccountBalance, "account_id = %s", [account_id])
-        if not found:
+        balance = selectors.account_balance(account_id)
+        if balance is None:
             raise Http404("No AccountBalance matches the given query.")
-        balance = found[0]
         return Response(
             {
                 "id": str(balance.id),

@@ -21,9 +21,9 @@ from payables.models import Bill, Payment, PaymentRun
 from platform_integrity import idempotency
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
-from platform_integrity.filters import PageSerializer, query
-from platform_integrity.roles import has_perm
-from platform_integrity.schema import list_schema
+from platform_integrity.web.auth import has_perm
+from platform_integrity.web.filters import PageSerializer, query
+from platform_integrity.web.schema import list_schema
 
 MAX_PAGE = 500
 MAX_RUN_ITEMS = 1000

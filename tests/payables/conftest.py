@@ -14,8 +14,8 @@ from ledger.models import Account, Entity
 from payables import commands
 from payables.models import Bill, Vendor
 from platform_integrity.accounts import user_with_role
-from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
+from platform_integrity.web.auth import issue_token
 
 CHART = [
     ("1000", "Cash at bank", "ASSET"),

@@ -22,9 +22,9 @@ from ledger.lines import LineInput
 from ledger.models import Account, Entity, FxRate, JournalEntry, Period
 from payables import commands as payables
 from payables.models import Bill, Payment, PaymentRun, Vendor
-from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
 from platform_integrity.models import AuditEvent
+from platform_integrity.web.auth import issue_token
 from tests.conftest import TODAY, make_user, posted_entry
 
 ROLES = ("accountant", "approver", "controller", "ap_clerk", "integration")

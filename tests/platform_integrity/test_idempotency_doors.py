@@ -21,8 +21,8 @@ from rest_framework.test import APIClient
 
 from ledger.models import JournalEntry, JournalEntryLine
 from payables.models import Bill, Payment, PaymentRun, PaymentRunItem, Vendor
-from platform_integrity.auth import issue_token
 from platform_integrity.models import IdempotencyKey
+from platform_integrity.web.auth import issue_token
 from tests.conftest import assert_problem, make_user
 from tests.platform_integrity.test_role_matrix import (
     INTEGRATION,

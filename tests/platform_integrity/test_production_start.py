@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from platform_integrity.auth import issue_token, token_hash
 from platform_integrity.models import ApiToken, AuditEvent
+from platform_integrity.web.auth import issue_token, token_hash
 from tests.conftest import client_for, make_user
 
 ROOT = Path(__file__).resolve().parents[2]

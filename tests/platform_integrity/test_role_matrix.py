@@ -37,11 +37,11 @@ from ledger.models import (
 )
 from payables import commands as payables
 from payables.models import Bill, Payment, PaymentRun, PaymentRunItem, Vendor
-from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
 from platform_integrity.errors import PermissionDenied
 from platform_integrity.models import AuditEvent, IdempotencyKey, OutboxEvent
 from platform_integrity.roles import ROLES
+from platform_integrity.web.auth import issue_token
 from tests.conftest import assert_problem, make_user
 
 ACCOUNTANT, APPROVER, CONTROLLER, AP_CLERK, INTEGRATION = (

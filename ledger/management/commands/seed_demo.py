@@ -16,8 +16,8 @@ from ledger.lines import LineInput
 from ledger.models import Account, Entity, JournalEntry, Period
 from payables import commands as payables_commands
 from platform_integrity.accounts import user_with_role
-from platform_integrity.auth import issue_token
 from platform_integrity.context import Actor
+from platform_integrity.web.auth import issue_token
 
 US_NAME = "Rivane Demo US Inc."
 UK_NAME = "Rivane Demo UK Ltd"

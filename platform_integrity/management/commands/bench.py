@@ -21,8 +21,8 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from platform_integrity import benchmark as bm
-from platform_integrity.auth import issue_token
 from platform_integrity.db import database_url, libpq_dsn
+from platform_integrity.web.auth import issue_token
 
 
 class Command(BaseCommand):

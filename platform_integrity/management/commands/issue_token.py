@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from platform_integrity.accounts import user_with_role
-from platform_integrity.auth import issue_token
 from platform_integrity.roles import ROLES
+from platform_integrity.web.auth import issue_token
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from platform_integrity.integrity import run_all
 
 
 class Command(BaseCommand):
-    help = "Check every ledger and payables invariant; exits non-zero on any violation."
+    help = "Check every installed app's invariants; exits non-zero on any violation."
 
     def handle(self, **options):
         results = run_all()

@@ -7,10 +7,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from platform_integrity import outbox
-from platform_integrity.filters import MAX_PAGE, query
 from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
-from platform_integrity.roles import has_perm
-from platform_integrity.schema import object_schema
+from platform_integrity.web.auth import has_perm
+from platform_integrity.web.filters import MAX_PAGE, query
+from platform_integrity.web.schema import object_schema
 
 EVENT_FEED_FIELDS = {
     "events": inline_serializer(

@@ -1,4 +1,5 @@
-"""Bearer tokens for the /v1/ API; only a SHA-256 of each token is stored."""
+"""Who calls the /v1/ API and what they may do there: bearer tokens (only a SHA-256 of
+each is stored) and the permission a view requires."""
 
 import datetime
 import hashlib
@@ -9,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, throttling
+from rest_framework.permissions import BasePermission
 
 from platform_integrity.models import ApiToken
 
@@ -99,3 +101,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+def has_perm(perm: str) -> type[BasePermission]:
+    """A DRF permission class requiring one model permission (granted through a role)."""
+
+    class HasPerm(BasePermission):
+        message = f"Your role does not allow this ({perm})."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.has_perm(perm))
+
+    HasPerm.__name__ = f"HasPerm_{perm.replace('.', '_')}"
+    return HasPerm

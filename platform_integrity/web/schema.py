@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "platform_integrity.auth.BearerTokenAuthentication"
+    target_class = "platform_integrity.web.auth.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

@@ -67,7 +67,7 @@ class Changeset:
     def change(self, obj: models.Model, fields: list[str] | tuple[str, ...], actor: Any) -> None:
         """`fields` of a stored, locked row changed; its historical row is taken now. A
         row added in this unit is written once, as it ends."""
-        if id(obj) in self._new:
+        if id(obj) in self._new or not fields:
             return
         self._log.changed.append((obj, tuple(fields)))
         self._keep_history(obj, actor, update=True)

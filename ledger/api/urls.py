@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.api import views
+from ledger.api import entries, views
 
 urlpatterns = [
     path("entities", views.EntityListCreateApi.as_view()),
@@ -14,11 +14,11 @@ urlpatterns = [
     path("periods/<uuid:period_id>/close", views.PeriodCloseApi.as_view()),
     path("periods/<uuid:period_id>/reopen", views.PeriodReopenApi.as_view()),
     path("fx-rates", views.FxRateListCreateApi.as_view()),
-    path("journal-entries", views.JournalEntryListCreateApi.as_view()),
-    path("journal-entries/<uuid:entry_id>", views.JournalEntryDetailApi.as_view()),
-    path("journal-entries/<uuid:entry_id>/submit", views.JournalEntrySubmitApi.as_view()),
-    path("journal-entries/<uuid:entry_id>/approve", views.JournalEntryApproveApi.as_view()),
-    path("journal-entries/<uuid:entry_id>/reject", views.JournalEntryRejectApi.as_view()),
-    path("journal-entries/<uuid:entry_id>/void", views.JournalEntryVoidApi.as_view()),
-    path("journal-entries/<uuid:entry_id>/reverse", views.JournalEntryReverseApi.as_view()),
+    path("journal-entries", entries.JournalEntryListCreateApi.as_view()),
+    path("journal-entries/<uuid:entry_id>", entries.JournalEntryDetailApi.as_view()),
+    path("journal-entries/<uuid:entry_id>/submit", entries.JournalEntrySubmitApi.as_view()),
+    path("journal-entries/<uuid:entry_id>/approve", entries.JournalEntryApproveApi.as_view()),
+    path("journal-entries/<uuid:entry_id>/reject", entries.JournalEntryRejectApi.as_view()),
+    path("journal-entries/<uuid:entry_id>/void", entries.JournalEntryVoidApi.as_view()),
+    path("journal-entries/<uuid:entry_id>/reverse", entries.JournalEntryReverseApi.as_view()),
 ]

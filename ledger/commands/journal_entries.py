@@ -19,15 +19,13 @@ from ledger import events, rules
 from ledger.balances import send_entry_locks
 from ledger.commands.setup import by_entity, get
 from ledger.errors import (
-    ApproverRoleRequired,
     InvalidTransition,
     PeriodInvalid,
-    SelfApprovalForbidden,
 )
 from ledger.journal import Journal, send_stored_movements
 from ledger.lines import LineInput, reversing
 from ledger.models import Account, Entity, JournalEntry, JournalEntryLine, Period
-from platform_integrity import audit, idempotency, outbox, permissions, reads
+from platform_integrity import audit, idempotency, outbox, permissions, reads, record
 from platform_integrity.batching import Batching
 from platform_integrity.command import command
 from platform_integrity.context import Actor
@@ -40,7 +38,7 @@ Status = JournalEntry.Status
 ENTRY_QUEUE = "ledger.journal_entry"
 
 
-def _entry_entity(*, entry_id: Any, **_: Any) -> UUID | None:
+def entry_entity(*, entry_id: Any, **_: Any) -> UUID | None:
     return entity_id_of(JournalEntry, entry_id)
 
 
@@ -52,14 +50,14 @@ def _entry_not_found(entry_id: Any) -> NotFound:
     )
 
 
-def _lock_entry(entry_id: Any) -> JournalEntry:
+def lock_entry(entry_id: Any) -> JournalEntry:
     entry = lock_one(JournalEntry, entry_id) if as_uuid(entry_id) else None
     if entry is None:
         raise _entry_not_found(entry_id)
     return entry
 
 
-def _journal(entry: JournalEntry) -> Journal:
+def journal_of(entry: JournalEntry) -> Journal:
     return Journal(entry.entity)
 
 
@@ -289,14 +287,14 @@ def journal_entry_submit(actor: Actor, *, entry_id: UUID, batch: Submits) -> Jou
         raise _entry_not_found(entry_id)
     _require_preparer_or_supervisor(actor, entry, "submit")
     rules.refuse_unless(entry, "submitted", (Status.DRAFT,))
-    journal = batch.journals.setdefault(entry.entity_id, _journal(entry))
+    journal = batch.journals.setdefault(entry.entity_id, journal_of(entry))
     return _submit(actor, entry, journal, batch.movements.get(entry.id, {}))
 
 
 # Editing, deciding, voiding, reversing ------------------------------------------------
 
 
-@command("ledger.journal_entry_update", entity_of=_entry_entity)
+@command("ledger.journal_entry_update", entity_of=entry_entity)
 def journal_entry_update(
     actor: Actor,
     *,
@@ -307,7 +305,7 @@ def journal_entry_update(
 ) -> JournalEntry:
     """Edit a DRAFT: its preparer, or a supervisor (recorded as a contributor, who then
     cannot approve it); posted and void entries are immutable."""
-    entry = _lock_entry(entry_id)
+    entry = lock_entry(entry_id)
     _require_preparer_or_supervisor(actor, entry, "edit")
     rules.refuse_unless(entry, "edited", (Status.DRAFT,))
     if posting_date is not None:
@@ -318,98 +316,30 @@ def journal_entry_update(
         entry.memo = memo
     if lines is not None:
         rules.refuse_control_account(entry.entity, lines)
-        _journal(entry).replace_lines(entry, lines, actor)
+        journal_of(entry).replace_lines(entry, lines, actor)
     _record_contributor(actor, entry)
-    current().changes.change(
+    return record.changed(
         entry,
         ["memo", "posting_date", "line_count", "total_debit_minor", "contributor_ids"],
         actor,
-    )
-    audit.record(
-        action="ledger.journal_entry_update",
-        object_type="journal_entry",
-        object_id=str(entry.id),
         payload={"memo": memo, "posting_date": posting_date, "line_count": entry.line_count},
     )
-    return entry
 
 
-@command("ledger.journal_entry_approve", entity_of=_entry_entity)
-def journal_entry_approve(actor: Actor, *, entry_id: UUID) -> JournalEntry:
-    entry = _lock_entry(entry_id)
-    extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
-    if actor.user is None or not actor.user.has_perm(rules.APPROVE):
-        raise ApproverRoleRequired("Only an approver can approve journal entries.", **extra)
-    if entry.prepared_by_id == actor.user.pk:
-        raise SelfApprovalForbidden(
-            "You prepared this entry; another approver must approve it.", **extra
-        )
-    if rules.took_part(actor.user.pk, entry):
-        raise SelfApprovalForbidden(
-            "You edited or submitted this entry; another approver must approve it.", **extra
-        )
-    rules.refuse_unless(entry, "approved", (Status.PENDING_APPROVAL,))
-    entry.approved_by = actor.user
-    entry.approved_at = timezone.now()
-    audit.record(
-        action="ledger.journal_entry_approve",
-        object_type="journal_entry",
-        object_id=str(entry.id),
-        payload={
-            "prepared_by": entry.prepared_by.get_username(),
-            "approved_by": actor.username,
-            "total_debit_minor": entry.total_debit_minor,
-        },
-    )
-    _journal(entry).post(entry, actor)
-    return entry
-
-
-@command("ledger.journal_entry_reject", entity_of=_entry_entity)
-def journal_entry_reject(
-    actor: Actor, *, entry_id: UUID, reason_code: str, reason: str
-) -> JournalEntry:
-    entry = _lock_entry(entry_id)
-    extra = {"object_type": "journal_entry", "object_id": str(entry.id)}
-    if actor.user is None or not actor.user.has_perm(rules.APPROVE):
-        raise ApproverRoleRequired("Only an approver can reject journal entries.", **extra)
-    rules.refuse_unless(entry, "rejected", (Status.PENDING_APPROVAL,))
-    entry.reject(reason_code=reason_code, reason=reason)
-    current().changes.change(entry, ["status", "rejection_reason_code", "rejection_reason"], actor)
-    audit.record(
-        action="ledger.journal_entry_reject",
-        object_type="journal_entry",
-        object_id=str(entry.id),
-        reason_code=reason_code,
-        payload={"reason": reason},
-    )
-    outbox.emit(
-        "gl.journal_entry.rejected",
-        {**events.journal_entry_event(entry), "reason_code": reason_code, "reason": reason},
-    )
-    return entry
-
-
-@command("ledger.journal_entry_void", entity_of=_entry_entity)
+@command("ledger.journal_entry_void", entity_of=entry_entity)
 def journal_entry_void(actor: Actor, *, entry_id: UUID, reason: str = "") -> JournalEntry:
-    entry = _lock_entry(entry_id)
+    entry = lock_entry(entry_id)
     _require_preparer_or_supervisor(actor, entry, "void")
     rules.refuse_system_entry(entry, "voided")
     rules.refuse_unless(entry, "voided", (Status.DRAFT, Status.PENDING_APPROVAL))
     entry.void(reason=reason)
     entry.voided_at = timezone.now()
-    current().changes.change(entry, ["status", "void_reason", "voided_at"], actor)
-    audit.record(
-        action="ledger.journal_entry_void",
-        object_type="journal_entry",
-        object_id=str(entry.id),
-        payload={"reason": reason},
-    )
+    record.changed(entry, ["status", "void_reason", "voided_at"], actor, payload={"reason": reason})
     outbox.emit("gl.journal_entry.voided", events.journal_entry_event(entry))
     return entry
 
 
-@command("ledger.journal_entry_reverse", entity_of=_entry_entity)
+@command("ledger.journal_entry_reverse", entity_of=entry_entity)
 def journal_entry_reverse(
     actor: Actor, *, entry_id: UUID, posting_date: date, period_id: UUID, memo: str = ""
 ) -> JournalEntry:
@@ -420,7 +350,7 @@ def journal_entry_reverse(
     threshold it waits for an approver.
     """
     permissions.require(actor, rules.PREPARE, "reverse journal entries")
-    original = _lock_entry(entry_id)
+    original = lock_entry(entry_id)
     extra = {"object_type": "journal_entry", "object_id": str(original.id)}
     rules.refuse_system_entry(original, "reversed")
     if original.status != Status.POSTED:
@@ -430,7 +360,7 @@ def journal_entry_reverse(
     period = Period.objects.filter(pk=period_id, entity_id=original.entity_id).first()
     if period is None:
         raise PeriodInvalid("The period does not exist in this entity.", period_id=str(period_id))
-    journal = _journal(original)
+    journal = journal_of(original)
     reversal = journal.add(
         actor,
         posting_date=posting_date,

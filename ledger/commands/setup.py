@@ -14,7 +14,7 @@ from django.utils import timezone
 from ledger import money
 from ledger.errors import DuplicateCode, EntityConfigurationInvalid, PeriodInvalid
 from ledger.models import Account, AccountBalance, Entity, FxRate, JournalEntryLine, Period
-from platform_integrity import audit, outbox, permissions, reads
+from platform_integrity import outbox, permissions, reads, record
 from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.errors import NotFound, ValidationFailed
@@ -50,18 +50,15 @@ def entity_create(
         functional_currency=functional_currency,
         approval_threshold_minor=approval_threshold_minor,
     )
-    current().changes.add(entity, actor)
-    audit.record(
-        action="ledger.entity_create",
-        object_type="entity",
-        object_id=str(entity.id),
+    return record.created(
+        entity,
+        actor,
         payload={
             "name": name,
             "functional_currency": functional_currency,
             "approval_threshold_minor": approval_threshold_minor,
         },
     )
-    return entity
 
 
 @command("ledger.entity_update", entity_of=by_entity)
@@ -99,15 +96,7 @@ def entity_update(actor: Actor, *, entity_id: UUID, **changes: Any) -> Entity:
             )
         setattr(entity, f"{role}_id", account_id)
         applied[f"{role}_id"] = str(account_id)
-    if applied:
-        current().changes.change(entity, list(applied), actor)
-    audit.record(
-        action="ledger.entity_update",
-        object_type="entity",
-        object_id=str(entity.id),
-        payload=applied,
-    )
-    return entity
+    return record.changed(entity, list(applied), actor, payload=applied)
 
 
 def _carries_postings(account_id: UUID | None) -> bool:
@@ -126,18 +115,11 @@ def account_create(actor: Actor, *, entity_id: UUID, code: str, name: str, type:
             f"Account code {code} is already used in {entity.name}.", code_value=code
         )
     account = Account(entity=entity, code=code, name=name, type=type)
-    changes = current().changes
-    changes.add(account, actor)
-    changes.add(
-        AccountBalance(account=account, entity=entity, currency_code=entity.functional_currency),
-        actor,
+    record.created(account, actor, payload={"code": code, "name": name, "type": type})
+    balance = AccountBalance(
+        account=account, entity=entity, currency_code=entity.functional_currency
     )
-    audit.record(
-        action="ledger.account_create",
-        object_type="account",
-        object_id=str(account.id),
-        payload={"code": code, "name": name, "type": type},
-    )
+    current().changes.add(balance, actor)
     return account
 
 
@@ -149,14 +131,7 @@ def account_set_active(actor: Actor, *, account_id: UUID, active: bool) -> Accou
     permissions.require(actor, "ledger.manage_entity", "change accounts")
     account = get(Account, account_id, "account")
     account.active = active
-    current().changes.change(account, ["active"], actor)
-    audit.record(
-        action="ledger.account_set_active",
-        object_type="account",
-        object_id=str(account.id),
-        payload={"active": active},
-    )
-    return account
+    return record.changed(account, ["active"], actor, payload={"active": active})
 
 
 @command("ledger.period_create", entity_of=by_entity)
@@ -174,14 +149,8 @@ def period_create(
     if Period.objects.filter(entity=entity, name=name).exists():
         raise PeriodInvalid(f"A period named {name} already exists.")
     period = Period(entity=entity, name=name, start_date=start_date, end_date=end_date)
-    current().changes.add(period, actor)
-    audit.record(
-        action="ledger.period_create",
-        object_type="period",
-        object_id=str(period.id),
-        payload={"name": name, "start_date": start_date, "end_date": end_date},
-    )
-    return period
+    payload = {"name": name, "start_date": start_date, "end_date": end_date}
+    return record.created(period, actor, payload=payload)
 
 
 def _period_transition(actor: Actor, period_id: UUID, action: str, reason: str) -> Period:
@@ -205,11 +174,10 @@ def _period_transition(actor: Actor, period_id: UUID, action: str, reason: str) 
         period.closed_at = timezone.now()
     else:
         period.reopen(by=actor.user)
-    current().changes.change(period, ["status", "closed_at", "closed_by"], actor)
-    audit.record(
-        action=f"ledger.period_{action}",
-        object_type="period",
-        object_id=str(period.id),
+    record.changed(
+        period,
+        ["status", "closed_at", "closed_by"],
+        actor,
         payload={"name": period.name, "status": period.status, "reason": reason},
     )
     outbox.emit(
@@ -251,11 +219,9 @@ def fx_rate_create(
             f"A {base_currency}/{quote_currency} rate for {as_of.isoformat()} already exists."
         )
     fx = FxRate(base_currency=base_currency, quote_currency=quote_currency, rate=rate, as_of=as_of)
-    current().changes.add(fx, actor)
-    audit.record(
-        action="ledger.fx_rate_create",
-        object_type="fx_rate",
-        object_id=str(fx.id),
+    return record.created(
+        fx,
+        actor,
         payload={
             "base_currency": base_currency,
             "quote_currency": quote_currency,
@@ -263,4 +229,3 @@ def fx_rate_create(
             "as_of": as_of,
         },
     )
-    return fx

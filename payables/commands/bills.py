@@ -11,7 +11,7 @@ from payables.commands.common import entity_kwarg, get_entity, lock, replayed
 from payables.commands.vendors import move_open_balance
 from payables.errors import BillNumberTaken
 from payables.models import Bill, BillLine, Vendor
-from platform_integrity import audit, idempotency, outbox, permissions
+from platform_integrity import idempotency, outbox, permissions, record
 from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.unit import current
@@ -78,9 +78,7 @@ def bill_create(
         journal_entry=entry,
         created_by=actor.user,
     )
-    changes = current().changes
-    changes.add(bill, actor)
-    changes.add_all(
+    current().changes.add_all(
         [
             BillLine(
                 bill=bill,
@@ -96,10 +94,9 @@ def bill_create(
     if external_id:
         idempotency.remember(entity.id, "bill", external_id, request, bill.id)
     move_open_balance(actor, vendor, total, {"type": "bill", "id": str(bill.id)})
-    audit.record(
-        action="payables.bill_create",
-        object_type="bill",
-        object_id=str(bill.id),
+    record.created(
+        bill,
+        actor,
         payload={
             "vendor_id": vendor.id,
             "number": number,

@@ -10,7 +10,7 @@ from django.db import transaction
 from payables import runs
 from payables.commands.common import entity_kwarg, get_entity, replayed
 from payables.models import PaymentRun, PaymentRunItem
-from platform_integrity import audit, idempotency, permissions
+from platform_integrity import idempotency, permissions, record
 from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
@@ -42,12 +42,14 @@ def payment_run_create(
         original = idempotency.recall(entity.id, "payment_run", external_id, request)
         if original is not None:
             return replayed(PaymentRun, original)
-    run = PaymentRun(kind=kind, entity=entity, created_by=actor.user)
-    changes = current().changes
-    changes.add(run, actor)
+    run = record.created(
+        PaymentRun(kind=kind, entity=entity, created_by=actor.user),
+        actor,
+        payload={"kind": kind, "items": items},
+    )
     if external_id:
         idempotency.remember(entity.id, "payment_run", external_id, request, run.id)
-    changes.add_all(
+    current().changes.add_all(
         [
             PaymentRunItem(
                 run=run,
@@ -60,12 +62,6 @@ def payment_run_create(
             for i, item in enumerate(items)
         ],
         actor,
-    )
-    audit.record(
-        action="payables.payment_run_create",
-        object_type="payment_run",
-        object_id=str(run.id),
-        payload={"kind": kind, "items": items},
     )
     transaction.on_commit(functools.partial(runs.payment_run_send, run.id, kind))
     return run

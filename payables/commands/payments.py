@@ -27,7 +27,7 @@ from payables import events, gl, rules
 from payables.commands.common import not_found
 from payables.commands.vendors import move_open_balance
 from payables.models import Bill, Payment, Vendor
-from platform_integrity import audit, idempotency, outbox, permissions, reads
+from platform_integrity import audit, idempotency, outbox, permissions, reads, record
 from platform_integrity.batching import Batching
 from platform_integrity.command import command
 from platform_integrity.context import Actor
@@ -165,10 +165,9 @@ def payment_submit(
 
     if external_id:
         idempotency.remember(bill.entity_id, IDEMPOTENCY_SCOPE, external_id, request, payment.id)
-    audit.record(
-        action="payables.payment_submit",
-        object_type="payment",
-        object_id=str(payment.id),
+    record.created(
+        payment,
+        actor,
         payload={
             "bill_id": bill.id,
             "amount_minor": amount,
@@ -179,10 +178,8 @@ def payment_submit(
     )
     bill.in_flight_payment = payment
     outbox.emit("payment.submitted", events.payment_event(payment, bill))
-    changes = current().changes
-    changes.add(payment, actor)
     if entry is None:
-        changes.change(bill, BILL_STATE, actor)
+        current().changes.change(bill, BILL_STATE, actor)
     else:
         # Submitted and posted in one transaction: nobody can see the in-between
         # state, so the rows are written once, as posted (the audit has both steps).
@@ -224,16 +221,15 @@ def _post(actor: Actor, payment: Payment, bill: Bill, vendor: Vendor, entry, car
     bill.balance_due_minor -= payment.amount_minor
     bill.in_flight_payment = None
     rules.settle_status(bill)
-    changes = current().changes
-    changes.change(bill, BILL_STATE, actor)
-    changes.change(payment, PAYMENT_STATE, actor)
+    current().changes.change(bill, BILL_STATE, actor)
     move_open_balance(
         actor, vendor, -payment.amount_minor, {"type": "payment", "id": str(payment.id)}
     )
-    audit.record(
+    record.changed(
+        payment,
+        PAYMENT_STATE,
+        actor,
         action="payables.payment_post",
-        object_type="payment",
-        object_id=str(payment.id),
         payload={
             "bill_id": bill.id,
             "amount_minor": payment.amount_minor,
@@ -303,13 +299,11 @@ def payment_void(actor: Actor, *, payment_id: UUID, reason_code: str, reason: st
     if bill.in_flight_payment_id == payment.id:
         bill.in_flight_payment = None
     payment.void(at=timezone.now(), reason_code=reason_code, reason=reason)
-    changes = current().changes
-    changes.change(payment, PAYMENT_STATE, actor)
-    changes.change(bill, BILL_STATE, actor)
-    audit.record(
-        action="payables.payment_void",
-        object_type="payment",
-        object_id=str(payment.id),
+    current().changes.change(bill, BILL_STATE, actor)
+    record.changed(
+        payment,
+        PAYMENT_STATE,
+        actor,
         payload={
             "bill_id": bill.id,
             "reason_code": reason_code,

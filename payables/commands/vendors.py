@@ -8,7 +8,7 @@ from payables import events
 from payables.commands.common import entity_kwarg, get_entity, replayed
 from payables.errors import VendorInvalid
 from payables.models import Vendor
-from platform_integrity import audit, idempotency, outbox, permissions
+from platform_integrity import idempotency, outbox, permissions, record
 from platform_integrity.command import command
 from platform_integrity.context import Actor
 from platform_integrity.unit import current
@@ -35,16 +35,10 @@ def vendor_create(
     if not name.strip():
         raise VendorInvalid("A vendor needs a name.", field="name")
     vendor = Vendor(entity=entity, name=name.strip(), currency_code=currency_code)
-    current().changes.add(vendor, actor)
     if external_id:
         idempotency.remember(entity.id, "vendor", external_id, request, vendor.id)
-    audit.record(
-        action="payables.vendor_create",
-        object_type="vendor",
-        object_id=str(vendor.id),
-        payload={"entity_id": entity.id, "name": vendor.name, "currency_code": currency_code},
-    )
-    return vendor
+    payload = {"entity_id": entity.id, "name": vendor.name, "currency_code": currency_code}
+    return record.created(vendor, actor, payload=payload)
 
 
 def move_open_balance(actor: Actor, vendor: Vendor, delta: int, cause: dict[str, Any]) -> None:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "axes",
     "ledger",
     "payables",
+    "ops",
     # Last: its post_migrate hook assigns the other apps' permissions to the roles.
     "platform_integrity",
 ]

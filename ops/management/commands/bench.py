@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, connections
 from django.utils import timezone
 
-from platform_integrity import benchmark as bm
+from ops import benchmark as bm
 from platform_integrity.auth import issue_token
 from platform_integrity.db import database_url, libpq_dsn
 

@@ -168,13 +168,15 @@ class FxRateFactory(factory.Factory):
 
 
 class JournalEntryFactory(factory.Factory):
-    """A draft of `lines` (`LineInput`s); with `submitted`, then submitted by the same actor,
-    so it posts under the entity's threshold and waits for approval above it."""
+    """A draft of `lines` (`LineInput`s), prepared by a new accountant unless told otherwise;
+    with `submitted`, then submitted by the same actor, so it posts under the entity's
+    threshold and waits for approval above it."""
 
     class Meta:
         model = JournalEntry
 
-    actor = factory.LazyFunction(Actor.system)
+    # An entry is always some user's: the system prepares none.
+    actor = factory.LazyFunction(lambda: Actor(user=UserFactory(), channel="API"))
     posting_date = factory.LazyFunction(timezone.localdate)
     submitted = False
 

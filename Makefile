@@ -19,7 +19,7 @@ help:
 	@echo "make test [PYTEST_ARGS=...]  run the test suite (embedded services unless DATABASE_URL is set)"
 	@echo "make run                     migrate, seed and serve on 127.0.0.1:\$${PORT:-8000} with Celery"
 	@echo "make bench [BENCH_ARGS=...]  run manage.py bench"
-	@echo "make lint                    ruff check and format check"
+	@echo "make lint                    ruff check and format check, import contracts"
 	@echo "make services-stop           stop the embedded PostgreSQL and Redis"
 
 # The stamp makes the install re-run only when pyproject.toml changes.
@@ -42,6 +42,7 @@ bench: .venv
 lint: .venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 # Needs no venv: stopping is by PID files, so it works even after .venv is gone.
 services-stop:

@@ -1,9 +1,9 @@
 """factory-boy factories for the objects of a company's books.
 
 Each object is made by the command that makes it in the product, as the actor given
-(`Actor.system()` unless told), so permissions, audit rows, history, events and balances
-are the real ones; nothing here writes a model. The demo company, the benchmark's books
-and the tests' fixtures are all built from these.
+(`Actor.system()` unless told; for an entry, a new accountant), so permissions, audit
+rows, history, events and balances are the real ones; nothing here writes a model. The
+demo company, the benchmark's books and the tests' fixtures are all built from these.
 """
 
 import calendar

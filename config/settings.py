@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "axes",
     "ledger",
     "payables",
+    "ops",
     # Last: its post_migrate hook gives the roles what every app grants them.
     "platform_integrity",
 ]

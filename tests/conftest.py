@@ -1,8 +1,8 @@
 """Shared fixtures: a USD entity with its chart of accounts and an open period,
-users for every role, and API clients authenticated with real bearer tokens."""
+users for every role (both made through the commands by `ops.factories`), and API
+clients authenticated with real bearer tokens."""
 
 import os
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from unittest import mock
@@ -13,9 +13,8 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from ledger import commands
-from ledger.models import Account, Entity, JournalEntry, Period
-from platform_integrity.accounts import user_with_role
+from ledger.models import Account, JournalEntry
+from ops.factories import Books, BooksFactory, FxRateFactory, JournalEntryFactory, UserFactory
 from platform_integrity.context import Actor
 from platform_integrity.web.auth import issue_token
 
@@ -77,41 +76,22 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@dataclass
-class Books:
-    entity: Entity
-    period: Period
-    accounts: dict[str, Account]
-
-    def account(self, code: str) -> Account:
-        return self.accounts[code]
-
-
 def make_books(
     name: str = "Rivane US Inc.",
     currency: str = "USD",
     threshold: int = THRESHOLD_MINOR,
     actor: Actor | None = None,
 ) -> Books:
-    actor = actor or Actor.system()
-    entity = commands.entity_create(
-        actor, name=name, functional_currency=currency, approval_threshold_minor=threshold
+    return BooksFactory(
+        actor=actor or Actor.system(),
+        name=name,
+        functional_currency=currency,
+        approval_threshold_minor=threshold,
+        chart=CHART,
+        period__name="2026-11",
+        period__start_date=PERIOD_START,
+        period__end_date=PERIOD_END,
     )
-    accounts = {
-        code: commands.account_create(actor, entity_id=entity.id, code=code, name=label, type=kind)
-        for code, label, kind in CHART
-    }
-    entity = commands.entity_update(
-        actor,
-        entity_id=entity.id,
-        ap_control_account_id=accounts["2000"].id,
-        bank_account_id=accounts["1000"].id,
-        fx_gain_loss_account_id=accounts["7900"].id,
-    )
-    period = commands.period_create(
-        actor, entity_id=entity.id, name="2026-11", start_date=PERIOD_START, end_date=PERIOD_END
-    )
-    return Books(entity=entity, period=period, accounts=accounts)
 
 
 @pytest.fixture
@@ -121,17 +101,13 @@ def books(db) -> Books:
 
 @pytest.fixture
 def gbp_rates(db):
-    actor = Actor.system()
-    commands.fx_rate_create(
-        actor, base_currency="GBP", quote_currency="USD", rate=Decimal("1.2500"), as_of=PERIOD_START
+    FxRateFactory(
+        base_currency="GBP", quote_currency="USD", rate=Decimal("1.2500"), as_of=PERIOD_START
     )
 
 
 def make_user(username: str, *roles: str, password: str = "correct-horse-battery"):
-    user = None
-    for role in roles:
-        user = user_with_role(username, role, password)
-    return user
+    return UserFactory(username=username, roles=roles, password=password)
 
 
 @pytest.fixture
@@ -199,20 +175,17 @@ def assert_invariants_hold() -> None:
 
 def posted_entry(books: Books, amount_minor: int, preparer=None) -> JournalEntry:
     """A small entry under the threshold, created and submitted (so posted) through commands."""
-    from ledger.lines import LineInput
-
-    actor = Actor(user=preparer or make_user("poster", "accountant"), channel="API")
-    entry = commands.journal_entry_create(
-        actor,
-        entity_id=books.entity.id,
-        period_id=books.period.id,
+    return JournalEntryFactory(
+        actor=Actor(user=preparer or make_user("poster", "accountant"), channel="API"),
+        entity=books.entity,
+        period=books.period,
         posting_date=TODAY,
         lines=[
-            LineInput(books.account("6000").id, "DEBIT", amount_minor, "USD"),
-            LineInput(books.account("1000").id, "CREDIT", amount_minor, "USD"),
+            books.line("6000", "DEBIT", amount_minor, "USD"),
+            books.line("1000", "CREDIT", amount_minor, "USD"),
         ],
+        submitted=True,
     )
-    return commands.journal_entry_submit(actor, entry_id=entry.id)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,11 +9,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from ledger import commands as ledger
-from ledger.models import Account, Entity
-from payables import commands
+from ops import factories
 from payables.models import Bill, Vendor
-from platform_integrity.accounts import user_with_role
 from platform_integrity.context import Actor
 from platform_integrity.web.auth import issue_token
 
@@ -31,54 +28,47 @@ def today() -> date:
 
 
 @dataclass
-class Books:
-    entity: Entity
-    accounts: dict[str, Account]
+class Books(factories.Books):
+    """The entity's books, its vendor, and a user for each door."""
+
     vendor: Vendor
     users: dict = field(default_factory=dict)
-
-    def account(self, code: str) -> Account:
-        return self.accounts[code]
 
     def actor(self, role: str, channel: str, ip: str | None = "198.51.100.20") -> Actor:
         return Actor(user=self.users[role], channel=channel, ip=ip)
 
 
 def make_books(currency: str = "USD", vendor_currency: str | None = None) -> Books:
-    setup = Actor.system()
-    entity = ledger.entity_create(
-        setup, name=f"Rivane {currency}", functional_currency=currency, approval_threshold_minor=0
+    books = factories.BooksFactory(
+        name=f"Rivane {currency}",
+        functional_currency=currency,
+        approval_threshold_minor=0,
+        chart=CHART,
+        period__name="current",
+        period__start_date=today() - timedelta(days=120),
+        period__end_date=today() + timedelta(days=120),
     )
-    accounts = {
-        code: ledger.account_create(setup, entity_id=entity.id, code=code, name=name, type=kind)
-        for code, name, kind in CHART
-    }
-    entity = ledger.entity_update(
-        setup,
-        entity_id=entity.id,
-        ap_control_account_id=accounts["2000"].id,
-        bank_account_id=accounts["1000"].id,
-        fx_gain_loss_account_id=accounts["7900"].id,
-    )
-    ledger.period_create(
-        setup,
-        entity_id=entity.id,
-        name="current",
-        start_date=today() - timedelta(days=120),
-        end_date=today() + timedelta(days=120),
-    )
+    password = "correct-horse-battery"
     users = {
-        "clerk": user_with_role("erin", "ap_clerk", "correct-horse-battery"),
-        "integration": user_with_role("sync-bot", "integration"),
-        "controller": user_with_role("dave", "controller", "correct-horse-battery"),
+        "clerk": factories.UserFactory(username="erin", roles=["ap_clerk"], password=password),
+        "integration": factories.UserFactory(username="sync-bot", roles=["integration"]),
+        "controller": factories.UserFactory(
+            username="dave", roles=["controller"], password=password
+        ),
     }
-    vendor = commands.vendor_create(
-        Actor(users["clerk"], "API"),
-        entity_id=entity.id,
+    vendor = factories.VendorFactory(
+        actor=Actor(users["clerk"], "API"),
+        entity=books.entity,
         name="Acme Supplies",
         currency_code=vendor_currency or currency,
     )
-    return Books(entity=entity, accounts=accounts, vendor=vendor, users=users)
+    return Books(
+        entity=books.entity,
+        period=books.period,
+        accounts=books.accounts,
+        vendor=vendor,
+        users=users,
+    )
 
 
 def make_bill(
@@ -91,14 +81,13 @@ def make_bill(
     currency: str | None = None,
 ) -> Bill:
     vendor = vendor or books.vendor
-    return commands.bill_create(
-        books.actor("clerk", "API"),
-        entity_id=books.entity.id,
-        vendor_id=vendor.id,
+    return factories.BillFactory(
+        actor=books.actor("clerk", "API"),
+        entity=books.entity,
+        vendor=vendor,
         number=number,
         currency_code=currency or vendor.currency_code,
         bill_date=bill_date or today(),
-        due_date=(bill_date or today()) + timedelta(days=30),
         lines=[
             {"coa_account_id": books.account("6000").id, "amount_minor": total_minor - 100},
             {"coa_account_id": books.account("6100").id, "amount_minor": 100, "memo": "taxi"},
@@ -107,8 +96,8 @@ def make_bill(
 
 
 def fx_rate(base: str, quote: str, rate: str, as_of: date) -> None:
-    ledger.fx_rate_create(
-        Actor.system(), base_currency=base, quote_currency=quote, rate=Decimal(rate), as_of=as_of
+    factories.FxRateFactory(
+        base_currency=base, quote_currency=quote, rate=Decimal(rate), as_of=as_of
     )
 
 

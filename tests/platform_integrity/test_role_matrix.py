@@ -35,6 +35,7 @@ from ledger.models import (
     JournalEntryLine,
     Period,
 )
+from ops.factories import BooksFactory, VendorFactory
 from payables import commands as payables
 from payables.models import Bill, Payment, PaymentRun, PaymentRunItem, Vendor
 from platform_integrity.context import Actor
@@ -118,12 +119,6 @@ MATRIX: dict[tuple[str, str], dict[str, bool]] = {
 
 # The world every cell starts from --------------------------------------------------
 
-CHART = [
-    ("1000", "Cash at bank", "ASSET"),
-    ("2000", "Accounts payable control", "LIABILITY"),
-    ("6000", "Office expenses", "EXPENSE"),
-    ("7900", "Realized FX gain/loss", "EXPENSE"),
-]
 THRESHOLD_MINOR = 1_000_000
 
 
@@ -162,37 +157,23 @@ class World:
 
 
 def make_world(prefix: str = "m") -> World:
-    setup = Actor.system()
-    entity = ledger.entity_create(
-        setup,
+    books = BooksFactory(
         name=f"Rivane {prefix}",
-        functional_currency="USD",
         approval_threshold_minor=THRESHOLD_MINOR,
-    )
-    accounts = {
-        code: ledger.account_create(setup, entity_id=entity.id, code=code, name=name, type=kind)
-        for code, name, kind in CHART
-    }
-    entity = ledger.entity_update(
-        setup,
-        entity_id=entity.id,
-        ap_control_account_id=accounts["2000"].id,
-        bank_account_id=accounts["1000"].id,
-        fx_gain_loss_account_id=accounts["7900"].id,
-    )
-    period = ledger.period_create(
-        setup,
-        entity_id=entity.id,
-        name="current",
-        start_date=today() - timedelta(days=60),
-        end_date=today() + timedelta(days=60),
+        period__name="current",
+        period__start_date=today() - timedelta(days=60),
+        period__end_date=today() + timedelta(days=60),
     )
     users = {role: make_user(f"{prefix}-{role}", role) for role in ROLES}
     users["preparer"] = make_user(f"{prefix}-preparer", ACCOUNTANT)
-    vendor = payables.vendor_create(
-        setup, entity_id=entity.id, name="Acme Supplies", currency_code="USD"
+    vendor = VendorFactory(entity=books.entity, name="Acme Supplies", currency_code="USD")
+    world = World(
+        entity=books.entity,
+        period=books.period,
+        accounts=books.accounts,
+        vendor=vendor,
+        users=users,
     )
-    world = World(entity=entity, period=period, accounts=accounts, vendor=vendor, users=users)
     world.tokens = {role: issue_token(user) for role, user in users.items()}
     return world
 

@@ -24,10 +24,15 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.utils import timezone
 
+from ledger import commands as gl
+from ledger.lines import LineInput
+from ops import factories
+from payables import commands as ap
 from platform_integrity.context import Actor
 from platform_integrity.errors import ConcurrencyRetryExhausted, DomainError
 from platform_integrity.integrity import run_all
 from platform_integrity.models import ContentionCounter
+from platform_integrity.roles import ROLES
 
 BILL_TOTAL_MINOR = 10**12  # paid one cent at a time, so no writer ever runs out of bill
 WARM_UP_CALLS = 6
@@ -67,73 +72,43 @@ def bench_user():
     """One lookup per writer process: the baseline does no user lookup either. The bench
     sets its books up and pays through the same permission checks as anyone, so its
     user holds every role."""
-    from platform_integrity.accounts import user_with_role
-    from platform_integrity.roles import ROLES
-
-    for role in ROLES:
-        user = user_with_role("bench", role)
+    user = factories.UserFactory(username="bench", roles=ROLES)
     return get_user_model().objects.get(pk=user.pk)
 
 
 def make_books(name: str, *, bills: int = 0) -> Books:
     """An entity with accounts, an open period around today and, if asked, a vendor with bills."""
-    from ledger import commands as gl
-    from payables import commands as ap
-
     actor = Actor(user=bench_user(), channel="SYSTEM")
-    entity = gl.entity_create(
-        actor, name=name, functional_currency="USD", approval_threshold_minor=10**15
-    )
-    accounts = {
-        code: gl.account_create(actor, entity_id=entity.id, code=code, name=code, type=kind)
-        for code, kind in [
-            ("1000", "ASSET"),
-            ("2000", "LIABILITY"),
-            ("6000", "EXPENSE"),
-            ("7900", "EXPENSE"),
-        ]
-    }
-    gl.entity_update(
-        actor,
-        entity_id=entity.id,
-        ap_control_account_id=accounts["2000"].id,
-        bank_account_id=accounts["1000"].id,
-        fx_gain_loss_account_id=accounts["7900"].id,
-    )
     today = timezone.localdate()
-    period = gl.period_create(
-        actor,
-        entity_id=entity.id,
-        name="bench",
-        start_date=date(today.year, 1, 1),
-        end_date=date(today.year, 12, 31),
+    made = factories.BooksFactory(
+        actor=actor,
+        name=name,
+        approval_threshold_minor=10**15,
+        period__name="bench",
+        period__start_date=date(today.year, 1, 1),
+        period__end_date=date(today.year, 12, 31),
     )
-    books = Books(entity.id, period.id, accounts["6000"].id, accounts["1000"].id)
+    expense = made.account("6000").id
+    books = Books(made.entity.id, made.period.id, expense, made.account("1000").id)
     if bills:
-        vendor = ap.vendor_create(
-            actor, entity_id=entity.id, name="Hot vendor", currency_code="USD"
-        )
+        vendor = factories.VendorFactory(actor=actor, entity=made.entity, name="Hot vendor")
         books.vendor_id = vendor.id
         for n in range(bills):
-            bill = ap.bill_create(
-                actor,
-                entity_id=entity.id,
-                vendor_id=vendor.id,
+            bill = factories.BillFactory(
+                actor=actor,
+                vendor=vendor,
                 number=f"B-{n}",
-                currency_code="USD",
                 bill_date=today,
                 due_date=today,
-                lines=[{"coa_account_id": accounts["6000"].id, "amount_minor": BILL_TOTAL_MINOR}],
+                lines=[{"coa_account_id": expense, "amount_minor": BILL_TOTAL_MINOR}],
             )
             books.bill_ids.append(bill.id)
     return books
 
 
 def pay_once(books: Books, writer: int) -> None:
-    from payables.commands import payment_submit
-
     actor = Actor(user=bench_user(), channel="API")
-    payment_submit(
+    ap.payment_submit(
         actor,
         bill_id=books.bill_ids[writer % len(books.bill_ids)],
         amount_minor=1,
@@ -143,9 +118,6 @@ def pay_once(books: Books, writer: int) -> None:
 
 
 def journal_entry_once(books: Books, writer: int) -> None:
-    from ledger import commands as gl
-    from ledger.lines import LineInput
-
     actor = Actor(user=bench_user(), channel="API")
     gl.journal_entry_create(
         actor,

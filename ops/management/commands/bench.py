@@ -20,7 +20,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection, connections
 from django.utils import timezone
 
-from platform_integrity import benchmark as bm
+from ops import benchmark as bm
+from ops.factories import UserFactory
 from platform_integrity.db import database_url, libpq_dsn
 from platform_integrity.web.auth import issue_token
 
@@ -136,13 +137,12 @@ class Command(BaseCommand):
     def _big_entries(self, quick: bool) -> dict:
         from ledger import commands as gl
         from ledger.lines import LineInput
-        from platform_integrity.accounts import user_with_role
         from platform_integrity.context import Actor
 
         books = bm.make_books("Big entries Ltd")
         gl.entity_update(bm_actor(), entity_id=books.entity_id, approval_threshold_minor=0)
-        preparer = Actor(user_with_role("bench-preparer", "accountant"), "API")
-        approver = Actor(user_with_role("bench-approver", "approver"), "API")
+        preparer = Actor(UserFactory(username="bench-preparer", roles=["accountant"]), "API")
+        approver = Actor(UserFactory(username="bench-approver", roles=["approver"]), "API")
         figures = {}
         for size in (999, 10_000):
             timings = []
@@ -237,9 +237,7 @@ class Command(BaseCommand):
 
     def _http(self, hot: "bm.Books", quick: bool) -> dict:
         """Hot payments through gunicorn and the API at 16 clients; balance reads over HTTP."""
-        from platform_integrity.accounts import user_with_role
-
-        token = issue_token(user_with_role("bench-api", "integration"))
+        token = issue_token(UserFactory(username="bench-api", roles=["integration"]))
         port = free_port()
         db = settings.DATABASES["default"]
         env = {

@@ -13,8 +13,6 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from platform_integrity.history import history
 
-CHANNELS = ("UI", "API", "SYNC", "BATCH")
-
 
 class Vendor(models.Model):
     # A running total (`platform_integrity.changeset`): Σ balance due of its unpaid bills.

@@ -22,11 +22,21 @@ from platform_integrity.errors import OptimisticLockConflict
 PAY = "payables.pay_bill"
 # Built once: an enum's `values` walks its members on every call.
 PAYMENT_CHANNELS = frozenset(Payment.Channel.values)
+# The door decides the channel: the screens record UI, an API caller may declare these.
+API_CHANNELS = ("API", "SYNC", "BATCH")
 
 
 def check_channel(actor: Actor) -> None:
     if actor.channel not in PAYMENT_CHANNELS:
         raise ChannelInvalid(f"Payments cannot be made through channel {actor.channel}.")
+
+
+def check_declared_channel(channel: str) -> None:
+    """What an API caller may say it is; UI is the screens' alone."""
+    if channel not in API_CHANNELS:
+        raise ChannelInvalid(
+            f"API callers may declare {'/'.join(API_CHANNELS)}, not {channel}.", channel=channel
+        )
 
 
 def check_bill(vendor: Vendor, entity_id, number: str, currency_code, bill_date, due_date, lines):

@@ -1,15 +1,10 @@
 """Set-based writes for a unit of work's rows: one INSERT, or one UPDATE, per table.
 
-Django's `bulk_create` sends one PostgreSQL array per column (`UNNEST`), and
-psycopg encodes an array of text in Python, escaping every quote of every
-element: for audit and outbox rows, whose payloads are JSON documents, that was
-most of a coalesced batch's time. `bulk_update` builds a `CASE WHEN pk = …`
-per field and row, and a `VALUES` list is a new statement text for every row
-count. These send every row in one JSON document instead, read by
-`jsonb_to_recordset`: the statement text is fixed per table (so psycopg and
-PostgreSQL prepare it once), and orjson encodes it (UUIDs, dates and times
-natively, in microseconds). PostgreSQL parses each value as its column's type,
-from its JSON text.
+Every row goes in one JSON document, read by `jsonb_to_recordset`: the statement
+text is fixed per table (so psycopg and PostgreSQL prepare it once), orjson encodes
+it (UUIDs, dates and times natively, in microseconds), and PostgreSQL parses each
+value as its column's type from its JSON text. (Why not Django's `bulk_create` and
+`bulk_update`: docs/performance.md.)
 """
 
 import contextlib

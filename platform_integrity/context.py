@@ -7,8 +7,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.http import HttpRequest
 
-CHANNELS = ("UI", "API", "SYNC", "BATCH", "ADMIN", "SYSTEM")
-
 
 @dataclass(frozen=True)
 class Actor:

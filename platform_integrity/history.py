@@ -21,9 +21,8 @@ class IPAddressHistoricalModel(models.Model):
 
 class CachedHistoryManager(HistoryManager):
     """simple-history builds its manager class anew on every `instance.history` access
-    (Django's `from_queryset` walks the queryset class with `inspect.getmembers`), and
-    it does so for every historical row it writes: about a third of a payment's time.
-    The class depends only on the queryset class, so it is built once."""
+    (Django's `from_queryset` walks the queryset class with `inspect.getmembers`); the
+    class depends only on the queryset class, so it is built once."""
 
     @classmethod
     @functools.cache
@@ -83,10 +82,6 @@ def row(instance: models.Model, actor, *, update: bool) -> dict[str, Any]:
 
 
 def write(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    """Insert the historical rows of rows written in bulk (bulk writes send no save signals).
-
-    The rows are what simple-history's `bulk_history_create` builds, kept as plain
-    values and sent in one statement: its model instances and Django `bulk_create`
-    were a third of a coalesced batch's time.
-    """
+    """Insert the historical rows of rows written in bulk (bulk writes send no save signals):
+    what simple-history's `bulk_history_create` builds, as plain values, in one statement."""
     bulk.insert_values(historical_model(model), rows)

@@ -65,11 +65,9 @@ CHAIN_FORK_CONSTRAINT = "audit_chain_no_fork"
 # conflicts with every concurrent writer of that table, whichever entity it
 # writes to (the PostgreSQL manual's advice: encourage index scans). Small
 # tables tempt the planner into those scans; commands never need them.
-# A command's statements are prepared (settings: `prepare_threshold`) and look rows
-# up by key, so one plan fits every call: planning each call anew (PostgreSQL's
-# default for prepared statements whose estimates vary with the parameters) was
-# about a tenth of a coalesced batch. Every setting is SET LOCAL: it ends with the
-# transaction, as a connection pooler needs.
+# A command's statements look rows up by key, so one generic plan fits every call
+# (docs/performance.md). Every setting is SET LOCAL: it ends with the transaction, as
+# a connection pooler needs.
 SERIALIZABLE_SETUP = (
     "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
     "SELECT set_config('enable_seqscan', 'off', true),"

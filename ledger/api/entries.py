@@ -4,7 +4,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ledger import commands, selectors
 from ledger.api.serializers import (
@@ -17,12 +16,12 @@ from ledger.api.serializers import (
 from ledger.api.views import MEMO_MAX, REASON_MAX, api_actor
 from ledger.models import JournalEntry
 from platform_integrity import idempotency
-from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import PageSerializer, query
 from platform_integrity.web.schema import list_schema
+from platform_integrity.web.views import Api, body
 
 
-class JournalEntryListCreateApi(APIView):
+class JournalEntryListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField()
         period_id = serializers.UUIDField()
@@ -45,13 +44,8 @@ class JournalEntryListCreateApi(APIView):
         entity_id = serializers.UUIDField(required=False)
         status = serializers.ChoiceField(choices=JournalEntry.Status.choices, required=False)
 
-    def get_permissions(self):
-        perm = (
-            "ledger.prepare_journalentry"
-            if self.request.method == "POST"
-            else "ledger.view_journalentry"
-        )
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_journalentry"
+    write_permission = "ledger.prepare_journalentry"
 
     @list_schema("JournalEntryList", JournalEntryOutput, FilterSerializer)
     def get(self, request):
@@ -62,9 +56,7 @@ class JournalEntryListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: JournalEntryOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         values["lines"] = parse_lines(values["lines"])
         values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         entry = commands.journal_entry_create(api_actor(request), **values)
@@ -75,19 +67,14 @@ class JournalEntryListCreateApi(APIView):
         )
 
 
-class JournalEntryDetailApi(APIView):
+class JournalEntryDetailApi(Api):
     class InputSerializer(serializers.Serializer):
         memo = serializers.CharField(max_length=MEMO_MAX, allow_blank=True, required=False)
         posting_date = serializers.DateField(required=False)
         lines = serializers.JSONField(required=False)
 
-    def get_permissions(self):
-        perm = (
-            "ledger.prepare_journalentry"
-            if self.request.method == "PATCH"
-            else "ledger.view_journalentry"
-        )
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_journalentry"
+    write_permission = "ledger.prepare_journalentry"
 
     @extend_schema(responses={200: JournalEntryOutput})
     def get(self, request, entry_id):
@@ -96,32 +83,23 @@ class JournalEntryDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: JournalEntryOutput})
     def patch(self, request, entry_id):
         get_object_or_404(JournalEntry, pk=entry_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         if "lines" in values:
             values["lines"] = parse_lines(values["lines"])
         entry = commands.journal_entry_update(api_actor(request), entry_id=entry_id, **values)
         return Response(journal_entry_body(entry))
 
 
-class JournalEntryActionApi(APIView):
+class JournalEntryActionApi(Api):
     """POST /journal-entries/{id}/<action>: validate, call the command, return the entry."""
 
     command = None
-    perm = "ledger.prepare_journalentry"
+    read_permission = write_permission = "ledger.prepare_journalentry"
     InputSerializer: type[serializers.Serializer] | None = None
-
-    def get_permissions(self):
-        return [has_perm(self.perm)()]
 
     def post(self, request, entry_id):
         get_object_or_404(JournalEntry, pk=entry_id)
-        values = {}
-        if self.InputSerializer is not None:
-            data = self.InputSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            values = data.validated_data
+        values = body(self.InputSerializer, request) if self.InputSerializer else {}
         entry = type(self).command(api_actor(request), entry_id=entry_id, **values)
         return Response(self.respond(entry))
 
@@ -140,12 +118,12 @@ class JournalEntrySubmitApi(JournalEntryActionApi):
 @extend_schema_view(post=extend_schema(request=None, responses=ENTRY_ACTION))
 class JournalEntryApproveApi(JournalEntryActionApi):
     command = commands.journal_entry_approve
-    perm = "ledger.approve_journalentry"
+    read_permission = write_permission = "ledger.approve_journalentry"
 
 
 class JournalEntryRejectApi(JournalEntryActionApi):
     command = commands.journal_entry_reject
-    perm = "ledger.approve_journalentry"
+    read_permission = write_permission = "ledger.approve_journalentry"
 
     class InputSerializer(serializers.Serializer):
         reason_code = serializers.CharField(max_length=64)

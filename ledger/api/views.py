@@ -3,9 +3,8 @@
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ledger import commands, selectors
 from ledger.api.serializers import (
@@ -22,6 +21,7 @@ from platform_integrity.context import Actor
 from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import query
 from platform_integrity.web.schema import list_schema, object_schema
+from platform_integrity.web.views import Api, body, created
 
 # What a finance team writes in an entry's memo or a reason, with room to spare.
 MEMO_MAX = 1000
@@ -34,7 +34,7 @@ def api_actor(request) -> Actor:
     return Actor.from_request(request, "API")
 
 
-class EntityListCreateApi(APIView):
+class EntityListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         functional_currency = serializers.CharField(min_length=3, max_length=3)
@@ -42,9 +42,8 @@ class EntityListCreateApi(APIView):
             min_value=0, max_value=MAX_MINOR, default=0
         )
 
-    def get_permissions(self):
-        perm = "ledger.manage_entity" if self.request.method == "POST" else "ledger.view_entity"
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_entity"
+    write_permission = "ledger.manage_entity"
 
     @list_schema("EntityList", EntityOutput)
     def get(self, request):
@@ -52,15 +51,13 @@ class EntityListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: EntityOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         values["functional_currency"] = values["functional_currency"].upper()
         entity = commands.entity_create(api_actor(request), **values)
-        return Response(EntityOutput(entity).data, status=status.HTTP_201_CREATED)
+        return created(EntityOutput, entity)
 
 
-class EntityDetailApi(APIView):
+class EntityDetailApi(Api):
     class InputSerializer(serializers.Serializer):
         approval_threshold_minor = serializers.IntegerField(
             min_value=0, max_value=MAX_MINOR, required=False
@@ -69,9 +66,8 @@ class EntityDetailApi(APIView):
         bank_account_id = serializers.UUIDField(required=False)
         fx_gain_loss_account_id = serializers.UUIDField(required=False)
 
-    def get_permissions(self):
-        perm = "ledger.manage_entity" if self.request.method == "PATCH" else "ledger.view_entity"
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_entity"
+    write_permission = "ledger.manage_entity"
 
     @extend_schema(responses={200: EntityOutput})
     def get(self, request, entity_id):
@@ -80,16 +76,13 @@ class EntityDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: EntityOutput})
     def patch(self, request, entity_id):
         get_object_or_404(Entity, pk=entity_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        entity = commands.entity_update(
-            api_actor(request), entity_id=entity_id, **data.validated_data
-        )
+        data = body(self.InputSerializer, request)
+        entity = commands.entity_update(api_actor(request), entity_id=entity_id, **data)
         return Response(EntityOutput(entity).data)
 
 
-class TrialBalanceApi(APIView):
-    permission_classes = [has_perm("ledger.view_account")]
+class TrialBalanceApi(Api):
+    read_permission = write_permission = "ledger.view_account"
 
     class FilterSerializer(serializers.Serializer):
         as_of = serializers.DateField(required=False)
@@ -102,7 +95,7 @@ class TrialBalanceApi(APIView):
         return Response(report)
 
 
-class AccountListCreateApi(APIView):
+class AccountListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField()
         code = serializers.CharField(max_length=32)
@@ -112,9 +105,8 @@ class AccountListCreateApi(APIView):
     class FilterSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField(required=False)
 
-    def get_permissions(self):
-        perm = "ledger.manage_entity" if self.request.method == "POST" else "ledger.view_account"
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_account"
+    write_permission = "ledger.manage_entity"
 
     @list_schema("AccountList", AccountOutput, FilterSerializer)
     def get(self, request):
@@ -126,22 +118,21 @@ class AccountListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: AccountOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        account = commands.account_create(api_actor(request), **data.validated_data)
-        return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED)
+        data = body(self.InputSerializer, request)
+        account = commands.account_create(api_actor(request), **data)
+        return created(AccountOutput, account)
 
 
-class AccountDetailApi(APIView):
-    permission_classes = [has_perm("ledger.view_account")]
+class AccountDetailApi(Api):
+    read_permission = write_permission = "ledger.view_account"
 
     @extend_schema(responses={200: AccountOutput})
     def get(self, request, account_id):
         return Response(AccountOutput(get_object_or_404(Account, pk=account_id)).data)
 
 
-class AccountBalanceApi(APIView):
-    permission_classes = [has_perm("ledger.view_account")]
+class AccountBalanceApi(Api):
+    read_permission = write_permission = "ledger.view_account"
 
     @object_schema("AccountBalance", BALANCE_FIELDS)
     def get(self, request, account_id):
@@ -161,7 +152,7 @@ class AccountBalanceApi(APIView):
         )
 
 
-class PeriodListCreateApi(APIView):
+class PeriodListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField()
         name = serializers.CharField(max_length=64)
@@ -171,9 +162,8 @@ class PeriodListCreateApi(APIView):
     class FilterSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField(required=False)
 
-    def get_permissions(self):
-        perm = "ledger.close_period" if self.request.method == "POST" else "ledger.view_period"
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_period"
+    write_permission = "ledger.close_period"
 
     @list_schema("PeriodList", PeriodOutput, FilterSerializer)
     def get(self, request):
@@ -185,22 +175,21 @@ class PeriodListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: PeriodOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        period = commands.period_create(api_actor(request), **data.validated_data)
-        return Response(PeriodOutput(period).data, status=status.HTTP_201_CREATED)
+        data = body(self.InputSerializer, request)
+        period = commands.period_create(api_actor(request), **data)
+        return created(PeriodOutput, period)
 
 
-class PeriodDetailApi(APIView):
-    permission_classes = [has_perm("ledger.view_period")]
+class PeriodDetailApi(Api):
+    read_permission = write_permission = "ledger.view_period"
 
     @extend_schema(responses={200: PeriodOutput})
     def get(self, request, period_id):
         return Response(PeriodOutput(get_object_or_404(Period, pk=period_id)).data)
 
 
-class PeriodCloseApi(APIView):
-    permission_classes = [has_perm("ledger.close_period")]
+class PeriodCloseApi(Api):
+    read_permission = write_permission = "ledger.close_period"
 
     @extend_schema(request=None, responses={200: PeriodOutput})
     def post(self, request, period_id):
@@ -209,8 +198,8 @@ class PeriodCloseApi(APIView):
         return Response(PeriodOutput(period).data)
 
 
-class PeriodReopenApi(APIView):
-    permission_classes = [has_perm("ledger.close_period")]
+class PeriodReopenApi(Api):
+    read_permission = write_permission = "ledger.close_period"
 
     @extend_schema(request=None, responses={200: PeriodOutput})
     def post(self, request, period_id):
@@ -219,16 +208,15 @@ class PeriodReopenApi(APIView):
         return Response(PeriodOutput(period).data)
 
 
-class FxRateListCreateApi(APIView):
+class FxRateListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         base_currency = serializers.CharField(min_length=3, max_length=3)
         quote_currency = serializers.CharField(min_length=3, max_length=3)
         rate = serializers.DecimalField(max_digits=28, decimal_places=12, min_value=0)
         as_of = serializers.DateField()
 
-    def get_permissions(self):
-        perm = "ledger.manage_fxrate" if self.request.method == "POST" else "ledger.view_fxrate"
-        return [has_perm(perm)()]
+    read_permission = "ledger.view_fxrate"
+    write_permission = "ledger.manage_fxrate"
 
     @list_schema("FxRateList", FxRateOutput)
     def get(self, request):
@@ -237,10 +225,8 @@ class FxRateListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: FxRateOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         values["base_currency"] = values["base_currency"].upper()
         values["quote_currency"] = values["quote_currency"].upper()
         rate = commands.fx_rate_create(api_actor(request), **values)
-        return Response(FxRateOutput(rate).data, status=status.HTTP_201_CREATED)
+        return created(FxRateOutput, rate)

@@ -5,10 +5,9 @@ import re
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ledger.money import MAX_MINOR
-from payables import commands, selectors
+from payables import commands, rules, selectors
 from payables.api.serializers import (
     BillOutput,
     BillSummaryOutput,
@@ -16,31 +15,20 @@ from payables.api.serializers import (
     PaymentRunOutput,
     VendorOutput,
 )
-from payables.errors import ChannelInvalid
 from payables.models import Bill, Payment, PaymentRun
 from platform_integrity import idempotency
 from platform_integrity.context import Actor
 from platform_integrity.errors import ValidationFailed
-from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import PageSerializer, query
 from platform_integrity.web.schema import list_schema
+from platform_integrity.web.views import Api, body, created
 
 MAX_PAGE = 500
 MAX_RUN_ITEMS = 1000
-API_CHANNELS = ("API", "SYNC", "BATCH")
 
 
 def api_actor(request, channel: str = "API") -> Actor:
     return Actor.from_request(request, channel)
-
-
-def replay_headers(created) -> dict[str, str]:
-    """Tell a caller whose idempotency key replayed an earlier create."""
-    return {"Idempotent-Replayed": "true"} if created.replayed else {}
-
-
-def _perms(request, *, read: str, write: str):
-    return [has_perm(read if request.method == "GET" else write)()]
 
 
 def _list(request, filter_class, select, output) -> Response:
@@ -53,7 +41,7 @@ def _list(request, filter_class, select, output) -> Response:
 # Vendors -----------------------------------------------------------------------------
 
 
-class VendorListCreateApi(APIView):
+class VendorListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField()
         name = serializers.CharField(max_length=200)
@@ -63,8 +51,8 @@ class VendorListCreateApi(APIView):
     class FilterSerializer(PageSerializer):
         entity_id = serializers.UUIDField(required=False)
 
-    def get_permissions(self):
-        return _perms(self.request, read="payables.view_vendor", write="payables.manage_vendor")
+    read_permission = "payables.view_vendor"
+    write_permission = "payables.manage_vendor"
 
     @list_schema("VendorList", VendorOutput, FilterSerializer)
     def get(self, request):
@@ -72,21 +60,15 @@ class VendorListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: VendorOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         values["currency_code"] = values["currency_code"].upper()
         values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         vendor = commands.vendor_create(api_actor(request), **values)
-        return Response(
-            VendorOutput(vendor).data,
-            status=status.HTTP_201_CREATED,
-            headers=replay_headers(vendor),
-        )
+        return created(VendorOutput, vendor)
 
 
-class VendorDetailApi(APIView):
-    permission_classes = [has_perm("payables.view_vendor")]
+class VendorDetailApi(Api):
+    read_permission = write_permission = "payables.view_vendor"
 
     @extend_schema(responses={200: VendorOutput})
     def get(self, request, vendor_id):
@@ -96,7 +78,7 @@ class VendorDetailApi(APIView):
 # Bills -------------------------------------------------------------------------------
 
 
-class BillListCreateApi(APIView):
+class BillListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
             coa_account_id = serializers.UUIDField()
@@ -118,8 +100,8 @@ class BillListCreateApi(APIView):
         status = serializers.ChoiceField(choices=Bill.Status.choices, required=False)
         due_before = serializers.DateField(required=False)
 
-    def get_permissions(self):
-        return _perms(self.request, read="payables.view_bill", write="payables.enter_bill")
+    read_permission = "payables.view_bill"
+    write_permission = "payables.enter_bill"
 
     @list_schema("BillList", BillSummaryOutput, FilterSerializer)
     def get(self, request):
@@ -127,22 +109,16 @@ class BillListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: BillOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         values["currency_code"] = values["currency_code"].upper()
         values["lines"] = [dict(line) for line in values["lines"]]
         values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         bill = commands.bill_create(api_actor(request), **values)
-        return Response(
-            BillOutput(selectors.bill_get(bill.id)).data,
-            status=status.HTTP_201_CREATED,
-            headers=replay_headers(bill),
-        )
+        return created(BillOutput, selectors.bill_get(bill.id), replayed=bill.replayed)
 
 
-class BillDetailApi(APIView):
-    permission_classes = [has_perm("payables.view_bill")]
+class BillDetailApi(Api):
+    read_permission = write_permission = "payables.view_bill"
 
     @extend_schema(responses={200: BillOutput})
     def get(self, request, bill_id):
@@ -165,7 +141,7 @@ def _if_match_version(header: str | None) -> int | None:
     return int(match.group(1))
 
 
-class PaymentListCreateApi(APIView):
+class PaymentListCreateApi(Api):
     class InputSerializer(serializers.Serializer):
         bill_id = serializers.UUIDField()
         amount_minor = serializers.IntegerField(min_value=1, max_value=MAX_MINOR)
@@ -183,8 +159,8 @@ class PaymentListCreateApi(APIView):
         bill_id = serializers.UUIDField(required=False)
         status = serializers.ChoiceField(choices=Payment.Status.choices, required=False)
 
-    def get_permissions(self):
-        return _perms(self.request, read="payables.view_payment", write="payables.pay_bill")
+    read_permission = "payables.view_payment"
+    write_permission = "payables.pay_bill"
 
     @list_schema("PaymentList", PaymentOutput, FilterSerializer)
     def get(self, request):
@@ -192,37 +168,27 @@ class PaymentListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: PaymentOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = body(self.InputSerializer, request)
         channel = values.pop("channel")
-        if channel not in API_CHANNELS:
-            raise ChannelInvalid(
-                f"API callers may declare {'/'.join(API_CHANNELS)}, not {channel}.",
-                channel=channel,
-            )
+        rules.check_declared_channel(channel)
         values["external_id"] = idempotency.request_key(request.headers, values.get("external_id"))
         if values.get("expected_version") is None:
             values["expected_version"] = _if_match_version(request.headers.get("If-Match"))
         values["currency_code"] = values["currency_code"].upper()
         payment = commands.payment_submit(api_actor(request, channel), **values)
-        return Response(
-            PaymentOutput(payment).data,
-            status=status.HTTP_201_CREATED,
-            headers=replay_headers(payment),
-        )
+        return created(PaymentOutput, payment)
 
 
-class PaymentDetailApi(APIView):
-    permission_classes = [has_perm("payables.view_payment")]
+class PaymentDetailApi(Api):
+    read_permission = write_permission = "payables.view_payment"
 
     @extend_schema(responses={200: PaymentOutput})
     def get(self, request, payment_id):
         return Response(PaymentOutput(selectors.payment_get(payment_id)).data)
 
 
-class PaymentPostApi(APIView):
-    permission_classes = [has_perm("payables.pay_bill")]
+class PaymentPostApi(Api):
+    read_permission = write_permission = "payables.pay_bill"
 
     @extend_schema(request=None, responses={200: PaymentOutput})
     def post(self, request, payment_id):
@@ -230,8 +196,8 @@ class PaymentPostApi(APIView):
         return Response(PaymentOutput(payment).data)
 
 
-class PaymentVoidApi(APIView):
-    permission_classes = [has_perm("payables.pay_bill")]
+class PaymentVoidApi(Api):
+    read_permission = write_permission = "payables.pay_bill"
 
     class InputSerializer(serializers.Serializer):
         reason_code = serializers.CharField(max_length=64)
@@ -239,11 +205,8 @@ class PaymentVoidApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: PaymentOutput})
     def post(self, request, payment_id):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        payment = commands.payment_void(
-            api_actor(request), payment_id=payment_id, **data.validated_data
-        )
+        data = body(self.InputSerializer, request)
+        payment = commands.payment_void(api_actor(request), payment_id=payment_id, **data)
         return Response(PaymentOutput(payment).data)
 
 
@@ -255,12 +218,12 @@ def _accepted(run: PaymentRun) -> Response:
     return Response(
         PaymentRunOutput(selectors.payment_run_get(run.id)).data,
         status=status.HTTP_202_ACCEPTED,
-        headers=replay_headers(run),
+        headers=idempotency.replay_headers(run),
     )
 
 
-class PaymentSyncRunCreateApi(APIView):
-    permission_classes = [has_perm("payables.pay_bill")]
+class PaymentSyncRunCreateApi(Api):
+    read_permission = write_permission = "payables.pay_bill"
 
     class InputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
@@ -276,26 +239,20 @@ class PaymentSyncRunCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={202: PaymentRunOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        items = [
-            {**item, "currency_code": item["currency_code"].upper()}
-            for item in data.validated_data["items"]
-        ]
+        data = body(self.InputSerializer, request)
+        items = [{**item, "currency_code": item["currency_code"].upper()} for item in data["items"]]
         run = commands.payment_run_create(
             api_actor(request),
             kind=PaymentRun.Kind.SYNC,
-            entity_id=data.validated_data["entity_id"],
+            entity_id=data["entity_id"],
             items=items,
-            external_id=idempotency.request_key(
-                request.headers, data.validated_data.get("external_id")
-            ),
+            external_id=idempotency.request_key(request.headers, data.get("external_id")),
         )
         return _accepted(run)
 
 
-class PaymentBatchRunCreateApi(APIView):
-    permission_classes = [has_perm("payables.pay_bill")]
+class PaymentBatchRunCreateApi(Api):
+    read_permission = write_permission = "payables.pay_bill"
 
     class InputSerializer(serializers.Serializer):
         entity_id = serializers.UUIDField(required=False)
@@ -308,22 +265,19 @@ class PaymentBatchRunCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={202: PaymentRunOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = body(self.InputSerializer, request)
         run = commands.payment_run_create(
             api_actor(request),
             kind=PaymentRun.Kind.BATCH,
-            entity_id=data.validated_data.get("entity_id"),
-            items=[{"bill_id": bill_id} for bill_id in data.validated_data["bill_ids"]],
-            external_id=idempotency.request_key(
-                request.headers, data.validated_data.get("external_id")
-            ),
+            entity_id=data.get("entity_id"),
+            items=[{"bill_id": bill_id} for bill_id in data["bill_ids"]],
+            external_id=idempotency.request_key(request.headers, data.get("external_id")),
         )
         return _accepted(run)
 
 
-class PaymentRunDetailApi(APIView):
-    permission_classes = [has_perm("payables.view_payment")]
+class PaymentRunDetailApi(Api):
+    read_permission = write_permission = "payables.view_payment"
     kind = ""
 
     @extend_schema(responses={200: PaymentRunOutput})

@@ -4,13 +4,12 @@ from django.db.models import F
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from platform_integrity import outbox
 from platform_integrity.models import AuditEvent, ContentionCounter, OutboxEvent
-from platform_integrity.web.auth import has_perm
 from platform_integrity.web.filters import MAX_PAGE, query
 from platform_integrity.web.schema import object_schema
+from platform_integrity.web.views import Api
 
 EVENT_FEED_FIELDS = {
     "events": inline_serializer(
@@ -47,8 +46,8 @@ class LimitSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
 
 
-class AuditEventListApi(APIView):
-    permission_classes = [has_perm("platform_integrity.view_auditevent")]
+class AuditEventListApi(Api):
+    read_permission = write_permission = "platform_integrity.view_auditevent"
 
     class FilterSerializer(LimitSerializer):
         object_type = serializers.CharField(required=False)
@@ -102,11 +101,11 @@ class AuditEventListApi(APIView):
         )
 
 
-class EventFeedApi(APIView):
+class EventFeedApi(Api):
     """Committed events in the order they became visible, Redis or not; `after` is the
     `next_cursor` of the previous page."""
 
-    permission_classes = [has_perm("platform_integrity.view_outboxevent")]
+    read_permission = write_permission = "platform_integrity.view_outboxevent"
 
     class FilterSerializer(LimitSerializer):
         after = serializers.IntegerField(required=False, min_value=0, default=0)
@@ -137,8 +136,8 @@ class EventFeedApi(APIView):
         )
 
 
-class ContentionApi(APIView):
-    permission_classes = [has_perm("platform_integrity.view_contentioncounter")]
+class ContentionApi(Api):
+    read_permission = write_permission = "platform_integrity.view_contentioncounter"
 
     @object_schema("Contention", CONTENTION_FIELDS, LimitSerializer)
     def get(self, request):

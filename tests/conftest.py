@@ -17,6 +17,7 @@ from ledger.models import Account, JournalEntry
 from ops.factories import Books, BooksFactory, FxRateFactory, JournalEntryFactory, UserFactory
 from platform_integrity.context import Actor
 from platform_integrity.web.auth import issue_token
+from tests.browser import base_url, browser, new_page, page  # noqa: F401  (shared fixtures)
 
 TODAY = date(2026, 11, 21)
 PERIOD_START = date(2026, 11, 1)
@@ -33,6 +34,12 @@ CHART = [
     ("6100", "Travel", "EXPENSE"),
     ("7900", "Realized FX gain/loss", "EXPENSE"),
 ]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True, scope="session")

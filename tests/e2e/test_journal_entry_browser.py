@@ -5,78 +5,14 @@ Uses Debian's /usr/bin/chromium (never a downloaded browser). Screenshots of the
 screens go to artifacts/screenshots/.
 """
 
-import os
 import re
-from pathlib import Path
 
-import pytest
-from django.db import connections
+from playwright.sync_api import expect
 
 from ledger.models import AccountBalance, JournalEntry
 from platform_integrity.models import AuditEvent
+from tests.browser import PASSWORD, log_in, log_out, shot
 from tests.conftest import TODAY, make_books, make_user
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls made here are
-# still plain synchronous calls, so Django's async guard has nothing to protect.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-        # Under Playwright's running loop Django keys its connections to the loop's context,
-        # so the ones the test opened there are closed here, before the test database goes.
-        connections.close_all()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page, base_url: str, username: str, screenshot: str | None = None) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    if screenshot:
-        shot(page, screenshot)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 def fill_line(page, index: int, account: str, direction: str, amount: str) -> None:
@@ -86,15 +22,11 @@ def fill_line(page, index: int, account: str, direction: str, amount: str) -> No
     row.get_by_test_id("line-amount").fill(amount)
 
 
-def test_accountant_submits_and_approver_approves_from_queue(
-    django_db_setup, live_server, transactional_db, fast_passwords, page
-):
-    # django_db_setup first: the test database then outlives the live server's connections.
+def test_accountant_submits_and_approver_approves_from_queue(base_url, page):
     books = make_books()
     make_user("alice", "accountant", password=PASSWORD)
     make_user("carol", "approver", password=PASSWORD)
-    expect = sync_api.expect
-    base = live_server.url
+    base = base_url
 
     # The accountant prepares an entry above the 10,000.00 USD threshold.
     log_in(page, base, "alice", screenshot="01_login")
@@ -122,8 +54,7 @@ def test_accountant_submits_and_approver_approves_from_queue(
     expect(page.locator(".messages")).to_contain_text("waits for an approver")
     expect(page.get_by_test_id("approve-entry")).to_have_count(0)
     entry_id = page.url.rstrip("/").rsplit("/", 1)[-1]
-    page.get_by_role("button", name="Log out").click()
-    page.wait_for_url(f"{base}/accounts/login/")
+    log_out(page, base)
 
     # The approver finds it in the queue and approves it.
     log_in(page, base, "carol")

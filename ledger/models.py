@@ -15,6 +15,9 @@ class Entity(models.Model):
     name = models.CharField(max_length=200)
     functional_currency = models.CharField(max_length=3)
     approval_threshold_minor = models.BigIntegerField(default=0)
+    # Payments above this amount (functional currency) need a second person before they
+    # are disbursed; none means no payment needs one.
+    payment_approval_threshold_minor = models.BigIntegerField(null=True, blank=True)
     ap_control_account = models.ForeignKey(
         "Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -15,3 +15,9 @@ def major(amount_minor: int | None, currency: str) -> str:
 @register.filter
 def status_label(status: str) -> str:
     return status.replace("_", " ").capitalize()
+
+
+@register.filter(name="money")
+def money_with_code(amount_minor: int | None, currency: str) -> str:
+    """`125000|money:"USD"` -> "1,250.00 USD"."""
+    return money.format_money(amount_minor, currency)

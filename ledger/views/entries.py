@@ -1,4 +1,4 @@
-"""Server-rendered ledger screens. Each view translates HTTP and calls a command or selector."""
+"""Journal entry screens: prepare, submit, review, approve or reject, void; the approval queue."""
 
 import functools
 from uuid import UUID
@@ -6,7 +6,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,7 +17,6 @@ from ledger.forms import (
     JournalEntryFilterForm,
     JournalEntryForm,
     RejectForm,
-    TrialBalanceForm,
     VoidForm,
     explain,
     line_formset,
@@ -36,27 +35,6 @@ LINES_PER_PAGE = 100
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.from_request(request, "UI")
-
-
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {}
-    if request.user.has_perm("ledger.view_journalentry"):
-        counts = JournalEntry.objects.aggregate(
-            drafts=Count("id", filter=Q(status=Status.DRAFT)),
-            pending=Count("id", filter=Q(status=Status.PENDING_APPROVAL)),
-            posted_today=Count(
-                "id", filter=Q(status=Status.POSTED, posted_at__date=timezone.localdate())
-            ),
-        )
-        context.update(
-            counts=counts,
-            my_drafts=selectors.journal_entry_list(status=Status.DRAFT)
-            .filter(prepared_by=request.user)
-            .count(),
-            recent=selectors.journal_entry_list()[:8],
-        )
-    return render(request, "dashboard.html", context)
 
 
 @login_required
@@ -285,16 +263,3 @@ def approvals(request: HttpRequest) -> HttpResponse:
     pending = selectors.journal_entry_list(status=Status.PENDING_APPROVAL).order_by("submitted_at")
     page = Paginator(pending, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "ledger/approvals.html", {"page": page})
-
-
-@login_required
-@permission_required("ledger.view_account", raise_exception=True)
-def trial_balance(request: HttpRequest) -> HttpResponse:
-    first = Entity.objects.order_by("name").first()
-    form = TrialBalanceForm(
-        request.GET or {"entity": first.pk if first else None, "as_of": timezone.localdate()}
-    )
-    report = None
-    if form.is_valid():
-        report = selectors.trial_balance(form.cleaned_data["entity"], form.cleaned_data["as_of"])
-    return render(request, "ledger/trial_balance.html", {"form": form, "report": report})
